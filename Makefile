@@ -1,0 +1,46 @@
+# Set-up and checks. `make setup` then `make test`; `make lean` for the real Lean toolchain.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := redis-server bubblewrap
+
+.PHONY: setup system-packages test test-lean lint bench lean clean
+
+setup: system-packages $(BIN)/prover
+
+system-packages:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || { echo "make setup: could not install$$missing with apt-get; install them by hand"; exit 1; }; \
+	fi
+
+$(BIN)/prover: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make setup: $(PYTHON) not found; set PYTHON=python3.11 (3.11+)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,server]'
+	@touch $@
+
+test: $(BIN)/prover
+	$(BIN)/python -m pytest -q
+
+test-lean: $(BIN)/prover
+	$(BIN)/python -m pytest -q -m lean
+
+lint: $(BIN)/prover
+	$(BIN)/ruff check prover search server tests benchmarks
+	$(BIN)/mypy prover search server
+
+bench: $(BIN)/prover
+	$(BIN)/python benchmarks/verifier_pool.py
+
+lean:
+	bash scripts/install_lean.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from prover.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""The one place where configuration is read.
+
+Every setting comes from a `PROVER_*` environment variable, or from a TOML file (`PROVER_CONFIG`,
+else `prover.toml` in the working directory) that may set the same keys; the environment wins.
+A bad value stops the program with one line naming the variable, because a mistyped worker count
+discovered an hour into an evaluation costs far more than a refusal at start.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODEL_BACKENDS = ("vllm", "openai", "transformers")
+SANDBOX_MODES = ("auto", "bwrap", "none")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the program cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    lean_workspace: Path = REPO_ROOT / "lean_workspace"
+    lean_repl_cmd: tuple[str, ...] | None = None
+    lean_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    lean_timeout: float = 300.0
+    lean_memory_mb: int = 12288
+    # Extensions beyond interface.md; same naming scheme.
+    lean_header_timeout: float = 900.0
+    lean_max_checks: int = 1000
+    lean_recycle_mb: int | None = None
+    lean_header_cache: int = 8
+    lean_sandbox: str = "auto"
+    lean_queue: int = 1024
+    allow_native_decide: bool = False
+    model_backend: str = "vllm"
+    model: str = "deepseek-ai/DeepSeek-Prover-V1.5-RL"
+    openai_base_url: str | None = None
+    redis_url: str = "redis://localhost:6379/0"
+    api_keys: tuple[str, ...] = ()
+
+    @property
+    def recycle_mb(self) -> int:
+        """RSS past which an idle worker is replaced before it nears the hard cap."""
+        return self.lean_recycle_mb or int(self.lean_memory_mb * 0.75)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, config_file: Path | None = None
+    ) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        values = _read_config_file(env, config_file)
+        values.update({k: v for k, v in env.items() if k.startswith("PROVER_")})
+        return _build(values)
+
+
+def _read_config_file(env: Mapping[str, str], config_file: Path | None) -> dict[str, str]:
+    path = config_file or (Path(env["PROVER_CONFIG"]) if "PROVER_CONFIG" in env else None)
+    if path is None:
+        default = Path.cwd() / "prover.toml"
+        if not default.is_file():
+            return {}
+        path = default
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"PROVER_CONFIG: no such file {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"PROVER_CONFIG: {path} is not valid TOML: {exc}") from exc
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = key.upper() if key.upper().startswith("PROVER_") else "PROVER_" + key.upper()
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "1" if value else "0"
+        out[name] = str(value)
+    return out
+
+
+def _parse(values: Mapping[str, str], name: str, conv: Callable[[str], T], what: str) -> T | None:
+    raw = values.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return conv(raw.strip())
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def conv(raw: str) -> str:
+        if raw not in options:
+            raise ValueError
+        return raw
+
+    return conv
+
+
+def _command(raw: str) -> tuple[str, ...]:
+    argv = tuple(shlex.split(raw))
+    if not argv:
+        raise ValueError
+    return argv
+
+
+def _build(values: Mapping[str, str]) -> Settings:
+    d = Settings()
+    kwargs: dict[str, Any] = {}
+
+    def put(attr: str, name: str, conv: Callable[[str], Any], what: str) -> None:
+        parsed = _parse(values, name, conv, what)
+        if parsed is not None:
+            kwargs[attr] = parsed
+
+    put("lean_workspace", "PROVER_LEAN_WORKSPACE", lambda s: Path(s).expanduser().resolve(),
+        "a directory")
+    put("lean_repl_cmd", "PROVER_LEAN_REPL_CMD", _command, "a command line")
+    put("lean_workers", "PROVER_LEAN_WORKERS", _positive_int, "a positive integer")
+    put("lean_timeout", "PROVER_LEAN_TIMEOUT", _positive_float, "a positive number of seconds")
+    put("lean_memory_mb", "PROVER_LEAN_MEMORY_MB", _positive_int, "a positive integer (MB)")
+    put("lean_header_timeout", "PROVER_LEAN_HEADER_TIMEOUT", _positive_float,
+        "a positive number of seconds")
+    put("lean_max_checks", "PROVER_LEAN_MAX_CHECKS", _positive_int, "a positive integer")
+    put("lean_recycle_mb", "PROVER_LEAN_RECYCLE_MB", _positive_int, "a positive integer (MB)")
+    put("lean_header_cache", "PROVER_LEAN_HEADER_CACHE", _positive_int, "a positive integer")
+    put("lean_sandbox", "PROVER_LEAN_SANDBOX", _choice(SANDBOX_MODES),
+        "one of " + ", ".join(SANDBOX_MODES))
+    put("lean_queue", "PROVER_LEAN_QUEUE", _positive_int, "a positive integer")
+    put("allow_native_decide", "PROVER_ALLOW_NATIVE_DECIDE", _bool, "true or false")
+    put("model_backend", "PROVER_MODEL_BACKEND", _choice(MODEL_BACKENDS),
+        "one of " + ", ".join(MODEL_BACKENDS))
+    put("model", "PROVER_MODEL", str, "a model name or path")
+    put("openai_base_url", "PROVER_OPENAI_BASE_URL", str, "a URL")
+    put("redis_url", "PROVER_REDIS_URL", str, "a redis:// URL")
+    put("api_keys", "PROVER_API_KEYS",
+        lambda s: tuple(k.strip() for k in s.split(",") if k.strip()), "comma-separated keys")
+    settings = replace(d, **kwargs)
+    if settings.lean_recycle_mb is not None and settings.lean_recycle_mb > settings.lean_memory_mb:
+        raise ConfigError(
+            "PROVER_LEAN_RECYCLE_MB must not exceed PROVER_LEAN_MEMORY_MB "
+            f"({settings.lean_recycle_mb} > {settings.lean_memory_mb})"
+        )
+    return settings

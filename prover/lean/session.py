@@ -1,0 +1,201 @@
+"""A live REPL process together with the environments it has already built.
+
+Importing Mathlib takes seconds to minutes and gigabytes, so a session keeps the env ids of the
+headers (and reference statements) it has elaborated in small LRU tables; the pool routes each
+check to a session that already holds its header. Env ids die with the process, so every table is
+dropped whenever the process is.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from prover.config import Settings
+from prover.lean import protocol
+from prover.lean.launch import Launch
+from prover.lean.process import ReplProcess, ReplStartError
+from prover.lean.source import HeaderKey, SplitSource, Statement
+
+log = logging.getLogger(__name__)
+
+STARTUP_PROBE_S = 60.0
+_PROBE_ENV = 2**30  # no REPL has that many envs; the answer must be "Unknown environment."
+
+
+@dataclass(frozen=True)
+class EnvFailure:
+    """Elaborating a header or reference statement produced errors."""
+
+    messages: tuple[protocol.Message, ...]
+    line_offset: int
+
+
+class _Lru:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[Hashable, int] = OrderedDict()
+
+    def get(self, key: Hashable) -> int | None:
+        env = self._items.get(key)
+        if env is not None:
+            self._items.move_to_end(key)
+        return env
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
+    def put(self, key: Hashable, env: int) -> None:
+        self._items[key] = env
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+class ReplSession:
+    def __init__(self, launch: Launch, settings: Settings, name: str) -> None:
+        self.launch = launch
+        self.settings = settings
+        self.name = name
+        self.proc: ReplProcess | None = None
+        self.headers = _Lru(settings.lean_header_cache)
+        self.refs = _Lru(4 * settings.lean_header_cache)
+        self.checks = 0
+        self.restarts = 0
+        self.header_elaborations = 0
+        # Unguessable, so a proof cannot refer to the reference copy of its own statement.
+        self.ref_prefix = f"__prover_ref_{secrets.token_hex(6)}_"
+
+    @property
+    def memory_cap_bytes(self) -> int:
+        return self.settings.lean_memory_mb * 2**20
+
+    def holds(self, key: HeaderKey) -> bool:
+        return self.proc is not None and self.proc.alive and key in self.headers
+
+    def holds_imports(self, key: HeaderKey) -> bool:
+        return self.proc is not None and self.proc.alive and key.imports_only in self.headers
+
+    async def ensure_started(self) -> ReplProcess:
+        if self.proc is not None and self.proc.alive:
+            return self.proc
+        if self.proc is not None:
+            await self.discard()
+        launch = self.launch
+        proc = await ReplProcess.spawn(launch.argv, launch.cwd, launch.env, launch.preexec)
+        self.proc = proc
+        try:
+            answer = await proc.request(
+                protocol.command("", env=_PROBE_ENV),
+                timeout=min(STARTUP_PROBE_S, self.settings.lean_header_timeout),
+            )
+        except ReplStartError:
+            raise
+        except Exception as exc:
+            self.proc = None
+            await proc.kill()
+            raise ReplStartError(
+                f"the REPL command {' '.join(launch.argv)!r} did not answer a probe request "
+                f"({exc}); check PROVER_LEAN_REPL_CMD and PROVER_LEAN_WORKSPACE"
+            ) from exc
+        if not isinstance(answer, protocol.ReplError):
+            self.proc = None
+            await proc.kill()
+            raise ReplStartError(
+                f"the REPL command {' '.join(launch.argv)!r} does not speak the Lean REPL "
+                f"protocol (a probe for an unknown env got {answer!r})"
+            )
+        return proc
+
+    async def discard(self) -> None:
+        """Kill the process and forget every env id it issued."""
+        proc, self.proc = self.proc, None
+        self.headers.clear()
+        self.refs.clear()
+        self.checks = 0
+        if proc is not None:
+            self.restarts += 1
+            await proc.kill()
+
+    async def close(self) -> None:
+        proc, self.proc = self.proc, None
+        self.headers.clear()
+        self.refs.clear()
+        if proc is not None:
+            await proc.close()
+
+    async def request(self, req: protocol.JsonObj, timeout: float) -> protocol.Response:
+        proc = await self.ensure_started()
+        return await proc.request(req, timeout, self.memory_cap_bytes)
+
+    async def command(
+        self, text: str, env: int | None, timeout: float, *, all_tactics: bool = False
+    ) -> protocol.CommandResponse:
+        answer = await self.request(
+            protocol.command(text, env, all_tactics=all_tactics), timeout
+        )
+        if isinstance(answer, protocol.CommandResponse):
+            return answer
+        if isinstance(answer, protocol.ReplError):
+            raise RuntimeError(f"the REPL refused a command: {answer.message}")
+        raise RuntimeError(f"the REPL answered a command with {type(answer).__name__}")
+
+    async def header_env(self, split: SplitSource) -> int | EnvFailure:
+        key = split.key
+        env = self.headers.get(key)
+        if env is not None:
+            return env
+        timeout = self.settings.lean_header_timeout
+        base = self.headers.get(key.imports_only)
+        if base is None:
+            imports = "\n".join(f"import {m}" for m in split.imports)
+            resp = await self.command(imports, None, timeout)
+            self.header_elaborations += 1
+            if resp.errors:
+                return EnvFailure(resp.messages, 0)
+            base = resp.env
+            self.headers.put(key.imports_only, base)
+        if not key.rest:
+            return base
+        resp = await self.command(split.header_rest, base, timeout)
+        if resp.errors:
+            return EnvFailure(resp.messages, split.header_line_offset)
+        self.headers.put(key, resp.env)
+        return resp.env
+
+    async def reference_env(
+        self, header_env: int, statement: Statement
+    ) -> tuple[int, str] | EnvFailure:
+        """The header env plus the statement under a private name, elaborated before the proof
+        so nothing the proof declares can change how the statement reads."""
+        cache_key = (header_env, statement.signature)
+        cached = self.refs.get(cache_key)
+        if cached is not None:
+            return cached, self._ref_name(cache_key)
+        name = self._ref_name(cache_key)
+        resp = await self.command(
+            statement.declaration(name), header_env, self.settings.lean_header_timeout
+        )
+        if resp.errors:
+            return EnvFailure(resp.messages, 0)
+        self.refs.put(cache_key, resp.env)
+        return resp.env, name
+
+    def _ref_name(self, cache_key: tuple[int, str]) -> str:
+        return f"{self.ref_prefix}{cache_key[0]}_{abs(hash(cache_key[1])) % 10**12}"
+
+    def wants_recycling(self) -> str | None:
+        if self.proc is None:
+            return None
+        if self.checks >= self.settings.lean_max_checks:
+            return f"{self.checks} checks done"
+        rss = self.proc.rss_bytes()
+        if rss > self.settings.recycle_mb * 2**20:
+            return f"RSS {rss // 2**20} MB over {self.settings.recycle_mb} MB"
+        return None

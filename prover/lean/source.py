@@ -1,0 +1,184 @@
+"""Reading Lean source text without Lean: comments, header/body split, statements, names.
+
+Lexing is deliberately shallow; nothing here decides a verdict on its own except the policy scan,
+which only ever rejects. Splitting off the header matters for speed: a worker imports and
+elaborates `import Mathlib ... open ...` once and checks every later proof on that environment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_IDENT_CHAR = re.compile(r"[\w'!?.\u2080-\u209c\u1d62-\u1d6a]")
+
+
+def mask_comments_and_strings(text: str) -> str:
+    """`text` with comments and string literals blanked out, keeping lengths and line breaks.
+
+    Handles nested `/- -/` blocks, `--` line comments and `"..."` strings with escapes, so a
+    forbidden word inside a comment or string neither triggers nor hides anything.
+    """
+    out = list(text)
+    i, n = 0, len(text)
+
+    def blank(start: int, end: int) -> None:
+        for k in range(start, min(end, n)):
+            if out[k] != "\n":
+                out[k] = " "
+
+    while i < n:
+        ch = text[i]
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            blank(i, end)
+            i = end
+        elif text.startswith("/-", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith("/-", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("-/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            blank(i, j)
+            i = j
+        elif ch == '"' and not (i > 0 and _IDENT_CHAR.match(text[i - 1])):
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            blank(i + 1, j)  # keep the quotes so tokens stay separated
+            i = j + 1
+        else:
+            i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class HeaderKey:
+    """What identifies a cached environment: the imports, then the rest of the header."""
+
+    imports: tuple[str, ...]
+    rest: str  # comment-free, whitespace-normalised
+
+    @property
+    def imports_only(self) -> HeaderKey:
+        return HeaderKey(self.imports, "")
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    imports: tuple[str, ...]
+    header_rest: str  # original text of the non-import header commands
+    header_line_offset: int  # lines of the file before the header_rest's first line
+    body: str  # original text after the header
+    body_line_offset: int  # lines of the file before the body's first line
+
+    @property
+    def key(self) -> HeaderKey:
+        rest = mask_comments_and_strings(self.header_rest)
+        norm = "\n".join(" ".join(line.split()) for line in rest.splitlines() if line.strip())
+        return HeaderKey(self.imports, norm)
+
+
+_HEADER_CMD = re.compile(r"^(open|set_option|universe|noncomputable\s+section)\b")
+_ENDS_WITH_IN = re.compile(r"\bin\s*$")
+
+
+def split_source(code: str) -> SplitSource:
+    """Split a Lean file into imports, the header commands after them, and the body.
+
+    The header ends at the first line that is not `open`, `set_option` or `universe` (or their
+    indented continuation); `open ... in` and `set_option ... in` belong to the declaration that
+    follows them, so they end the header too.
+    """
+    lines = code.splitlines(keepends=True)
+    masked = mask_comments_and_strings(code).splitlines()
+    imports: list[str] = []
+    i = 0
+    while i < len(lines):
+        m = masked[i].strip()
+        if not m:
+            i += 1
+            continue
+        if m.startswith("import "):
+            imports.extend(m.split()[1:])
+            i += 1
+            continue
+        break
+    header_start = i
+    in_header_cmd = False
+    while i < len(lines):
+        raw_masked = masked[i]
+        m = raw_masked.strip()
+        if not m:
+            i += 1
+            continue
+        indented = raw_masked[:1].isspace()
+        if indented and in_header_cmd:
+            i += 1
+            continue
+        if not indented and _HEADER_CMD.match(m) and not _ENDS_WITH_IN.search(m):
+            in_header_cmd = True
+            i += 1
+            continue
+        break
+    # Blank and comment lines right before the body stay with the body (doc comments).
+    j = i
+    while j > header_start and not masked[j - 1].strip():
+        j -= 1
+    return SplitSource(
+        imports=tuple(imports),
+        header_rest="".join(lines[header_start:j]),
+        header_line_offset=header_start,
+        body="".join(lines[j:]),
+        body_line_offset=j,
+    )
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A theorem to be proved, as in the datasets' `formal_statement`."""
+
+    name: str
+    signature: str  # binders and type, without `theorem NAME` and without `:= by`
+
+    def declaration(self, name: str, proof: str = "sorry") -> str:
+        return f"theorem {name} {self.signature} := {proof}"
+
+
+_DECL = re.compile(
+    r"(?:^|\s)(theorem|lemma)\s+(?P<name>[^\s(:{\[⦃]+)", re.MULTILINE
+)
+_TRAILING_ASSIGN = re.compile(r":=\s*(by\s*)?$")
+
+
+class StatementError(ValueError):
+    pass
+
+
+def parse_statement(text: str) -> Statement:
+    masked = mask_comments_and_strings(text)
+    match = _DECL.search(masked)
+    if match is None:
+        raise StatementError(
+            "the statement must be a `theorem NAME ... : TYPE` declaration "
+            f"(got {text.strip()[:80]!r})"
+        )
+    sig_masked = masked[match.end():].rstrip()
+    trailing = _TRAILING_ASSIGN.search(sig_masked)
+    end = trailing.start() if trailing else len(sig_masked)
+    if ":=" in sig_masked[:end]:
+        raise StatementError("the statement must not contain a proof (found `:=` before its end)")
+    signature = text[match.end():match.end() + end].strip()
+    if not signature:
+        raise StatementError("the statement has no type")
+    return Statement(name=match.group("name"), signature=signature)
+
+
+def declared_theorems(body: str) -> tuple[str, ...]:
+    """Names of `theorem`/`lemma` declarations in a body, in order."""
+    masked = mask_comments_and_strings(body)
+    return tuple(m.group("name") for m in _DECL.finditer(masked))

@@ -1,0 +1,1 @@
+"""The HTTP service and its Redis job queue (built on the verifier pool and the search)."""
