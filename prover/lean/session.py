@@ -127,6 +127,7 @@ class ReplSession:
         proc, self.proc = self.proc, None
         self.headers.clear()
         self.refs.clear()
+        self.checks = 0
         if proc is not None:
             await proc.close()
 

@@ -1,0 +1,75 @@
+"""Shared test set-up: the fake REPL command, settings for it, and the real-Lean marker.
+
+Tests marked `lean` need a real toolchain (`make lean`). Where none exists they are skipped, and
+the run says so in its summary: a skip must never be silent.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from prover.config import Settings
+from prover.lean.launch import LeanSetupError, repl_command
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REPO = FIXTURES.parent.parent
+FAKE_REPL = FIXTURES / "fake_repl.py"
+TRANSCRIPTS = Path(
+    os.environ.get("PROVER_TRANSCRIPTS_DIR", REPO.parent / "shared/data/repl-transcripts")
+)
+
+_real_lean_reason: str | None = None
+
+
+def fake_cmd(**env: str) -> str:
+    """The command line that starts one fake REPL with the given FAKE_REPL_* variables."""
+    prefix = ["env", *(f"FAKE_REPL_{k.upper()}={v}" for k, v in env.items())] if env else []
+    return shlex.join([*prefix, sys.executable, "-S", str(FAKE_REPL)])
+
+
+def fake_settings(cmd: str | None = None, **values: object) -> Settings:
+    """Settings for the fake REPL; keyword names are PROVER_* suffixes in lower case."""
+    environ = {"PROVER_LEAN_REPL_CMD": cmd or fake_cmd(), "PROVER_LEAN_WORKERS": "2"}
+    environ.update({f"PROVER_{k.upper()}": str(v) for k, v in values.items()})
+    return Settings.load(environ=environ)
+
+
+def real_lean_missing() -> str | None:
+    """Why real-Lean tests cannot run here, or None when a toolchain is ready."""
+    try:
+        repl_command(Settings.load())
+    except LeanSetupError as exc:
+        return str(exc)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    global _real_lean_reason
+    # A user who pointed PROVER_LEAN_REPL_CMD at a REPL is trusted to have a real one.
+    _real_lean_reason = None if os.environ.get("PROVER_LEAN_REPL_CMD") else real_lean_missing()
+    if _real_lean_reason is None:
+        return
+    skip = pytest.mark.skip(reason=f"no real Lean toolchain: {_real_lean_reason}")
+    for item in items:
+        if "lean" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if "no real Lean toolchain" in str(
+            getattr(r, "longrepr", "")
+        )
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"NOTE: {len(skipped)} real-Lean test(s) were SKIPPED because no Lean toolchain is "
+            f"installed here ({_real_lean_reason}). Run `make lean` and `make test-lean` on a "
+            "machine with internet access to run them.",
+            yellow=True,
+        )

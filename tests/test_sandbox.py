@@ -1,0 +1,54 @@
+"""What a proof running inside a worker can and cannot reach (bubblewrap is installed by setup)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from prover.lean import CheckRequest, LeanPool
+from prover.lean.launch import bwrap_works
+from tests.conftest import REPO, fake_settings
+
+pytestmark = pytest.mark.skipif(
+    not bwrap_works(), reason="bubblewrap is missing or unusable: run `make setup`"
+)
+
+
+async def probe(directive: str, **settings: object) -> list[str]:
+    code = f"import Mathlib\ntheorem t : 1 = 1 := by\n  rfl -- {directive}\n"
+    async with LeanPool(fake_settings(lean_workers=1, lean_sandbox="bwrap", **settings)) as pool:
+        result = await pool.check(CheckRequest(code=code))
+    return [m.data for m in result.messages if m.severity == "info"]
+
+
+async def test_network_is_unreachable_from_a_worker() -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        (answer,) = await probe(f"fake:net=127.0.0.1:{port}")
+    finally:
+        server.close()
+    assert answer.startswith("net: blocked"), answer
+
+
+async def test_file_system_is_read_only_except_a_private_tmp(tmp_path: Path) -> None:
+    outside = REPO / "lean_workspace" / "sandbox-escape.txt"
+    (denied,) = await probe(f"fake:write={outside}")
+    assert denied.startswith("write: blocked") and not outside.exists()
+    (allowed,) = await probe("fake:write=/tmp/scratch.txt")
+    assert allowed == "write: ok"
+    assert not Path("/tmp/scratch.txt").exists()  # the worker's /tmp is its own
+
+
+async def test_secrets_in_the_environment_do_not_reach_lean(monkeypatch) -> None:
+    monkeypatch.setenv("PROVER_API_KEYS", "sk-secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "also-secret")
+    (answer,) = await probe("fake:environ")
+    names = json.loads(answer)
+    assert "PROVER_API_KEYS" not in names and "AWS_SECRET_ACCESS_KEY" not in names
+    assert "PATH" in names and names  # the REPL still gets what it needs
