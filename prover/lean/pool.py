@@ -188,8 +188,7 @@ class LeanPool:
                 job.future.set_result(result)
             reason = session.wants_recycling()
             if reason is not None:
-                log.info("recycling worker %s: %s", session.name, reason)
-                await session.close()
+                await session.recycle(reason)
         finally:
             if not job.future.done():
                 job.future.set_exception(PoolClosed("the Lean pool was shut down mid-check"))
@@ -213,5 +212,6 @@ class LeanPool:
             "verdicts": dict(self.verdicts),
             "header_elaborations": sum(s.header_elaborations for s in sessions),
             "restarts": sum(s.restarts for s in sessions),
+            "recycles": sum(s.recycles for s in sessions),
             "pids": [s.proc.pid for s in sessions if s.proc is not None and s.proc.alive],
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from prover.lean.source import HeaderKey, SplitSource, Statement
 log = logging.getLogger(__name__)
 
 STARTUP_PROBE_S = 60.0
+RSS_SAMPLE_INTERVAL_S = 1.0  # measuring RSS walks the process table: not after every check
 _PROBE_ENV = 2**30  # no REPL has that many envs; the answer must be "Unknown environment."
 
 
@@ -68,6 +70,8 @@ class ReplSession:
         self.refs = _Lru(4 * settings.lean_header_cache)
         self.checks = 0
         self.restarts = 0
+        self.recycles = 0
+        self._rss_sampled_at = 0.0
         self.header_elaborations = 0
         # Unguessable, so a proof cannot refer to the reference copy of its own statement.
         self.ref_prefix = f"__prover_ref_{secrets.token_hex(6)}_"
@@ -122,6 +126,11 @@ class ReplSession:
         if proc is not None:
             self.restarts += 1
             await proc.kill()
+
+    async def recycle(self, reason: str) -> None:
+        log.info("recycling worker %s: %s", self.name, reason)
+        self.recycles += 1
+        await self.close()
 
     async def close(self) -> None:
         proc, self.proc = self.proc, None
@@ -196,6 +205,10 @@ class ReplSession:
             return None
         if self.checks >= self.settings.lean_max_checks:
             return f"{self.checks} checks done"
+        now = time.monotonic()
+        if now - self._rss_sampled_at < RSS_SAMPLE_INTERVAL_S:
+            return None
+        self._rss_sampled_at = now
         rss = self.proc.rss_bytes()
         if rss > self.settings.recycle_mb * 2**20:
             return f"RSS {rss // 2**20} MB over {self.settings.recycle_mb} MB"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 _IDENT_CHAR = re.compile(r"[\w'!?.\u2080-\u209c\u1d62-\u1d6a]")
 
@@ -76,7 +77,7 @@ class SplitSource:
     body: str  # original text after the header
     body_line_offset: int  # lines of the file before the body's first line
 
-    @property
+    @cached_property
     def key(self) -> HeaderKey:
         rest = mask_comments_and_strings(self.header_rest)
         norm = "\n".join(" ".join(line.split()) for line in rest.splitlines() if line.strip())
