@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,20 @@ async def test_secrets_in_the_environment_do_not_reach_lean(monkeypatch) -> None
     names = json.loads(answer)
     assert "PROVER_API_KEYS" not in names and "AWS_SECRET_ACCESS_KEY" not in names
     assert "PATH" in names and names  # the REPL still gets what it needs
+
+
+async def test_a_checkout_under_tmp_stays_visible_inside_the_sandbox(tmp_path: Path) -> None:
+    # The sandbox's /tmp is a fresh tmpfs; a workspace or REPL living under /tmp must still work.
+    workspace = Path("/tmp") / f"prover-ws-{tmp_path.name}"
+    workspace.mkdir(exist_ok=True)
+    fake = workspace / "fake_repl.py"
+    fake.write_text((REPO / "tests/fixtures/fake_repl.py").read_text())
+    try:
+        cmd = f"{sys.executable} -S {fake}"
+        settings = fake_settings(cmd, lean_workers=1, lean_sandbox="bwrap",
+                                 lean_workspace=str(workspace))
+        async with LeanPool(settings) as pool:
+            result = await pool.check(CheckRequest(code="theorem t : 1 = 1 := by\n  rfl\n"))
+        assert result.proved, result
+    finally:
+        shutil.rmtree(workspace)

@@ -113,17 +113,35 @@ def bwrap_works() -> bool:
     return done.returncode == 0
 
 
-def _bwrap_flags(cwd: Path) -> list[str]:
-    return [
+def _paths_under_tmp(paths: list[str]) -> list[str]:
+    """Top-level /tmp entries holding anything the REPL needs (a checkout under /tmp, say).
+
+    The sandbox mounts a fresh tmpfs over /tmp, which would hide them; they are bound back
+    read-only, and the rest of /tmp stays private.
+    """
+    tops: dict[str, None] = {}
+    for raw in paths:
+        for part in raw.split(":"):
+            p = Path(part)
+            if p.is_absolute() and len(p.parts) > 2 and p.parts[1] == "tmp":
+                top = Path("/tmp", p.parts[2])
+                if top.exists():
+                    tops[str(top)] = None
+    return list(tops)
+
+
+def _bwrap_flags(cwd: Path, needed: list[str] | None = None) -> list[str]:
+    flags = [
         "--die-with-parent",
         "--unshare-all",  # network, pid, ipc, uts, cgroup (and user when possible)
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
         "--tmpfs", "/tmp",
-        "--chdir", str(cwd),
-        "--clearenv",
     ]
+    for top in _paths_under_tmp([str(cwd), *(needed or [])]):
+        flags += ["--ro-bind", top, top]
+    return [*flags, "--chdir", str(cwd), "--clearenv"]
 
 
 def _rlimits() -> None:
@@ -154,7 +172,8 @@ def build_launch(settings: Settings, base_env: Mapping[str, str] | None = None) 
     if use_bwrap:
         path = bwrap_path()
         assert path is not None
-        wrapped = [path, *_bwrap_flags(cwd)]
+        needed = [*argv, env.get("LEAN_PATH", ""), env.get("LEAN_SYSROOT", "")]
+        wrapped = [path, *_bwrap_flags(cwd, needed)]
         for key, value in sorted(env.items()):
             wrapped += ["--setenv", key, value]
         return Launch((*wrapped, "--", *argv), cwd, env, sandboxed=True)

@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-_IDENT_CHAR = re.compile(r"[\w'!?.\u2080-\u209c\u1d62-\u1d6a]")
-
 
 def mask_comments_and_strings(text: str) -> str:
     """`text` with comments and string literals blanked out, keeping lengths and line breaks.
@@ -46,12 +44,35 @@ def mask_comments_and_strings(text: str) -> str:
                     j += 1
             blank(i, j)
             i = j
-        elif ch == '"' and not (i > 0 and _IDENT_CHAR.match(text[i - 1])):
+        elif ch == '"' and i > 0 and text[i - 1] == "'" and text.startswith("'", i + 1):
+            i += 2  # the character literal '"'
+        elif ch == '"' and i > 0 and text[i - 1] == "r":
+            j = text.find('"', i + 1)  # raw string: no escapes
+            j = n if j < 0 else j
+            blank(i + 1, j)
+            i = j + 1
+        elif ch == '"' and i > 0 and text[i - 1] == "#" and text[i - 2 : i] == "r#":
+            j = text.find('"#', i + 1)
+            j = n if j < 0 else j
+            blank(i + 1, j)
+            i = j + 2
+        elif ch == '"':
+            # In an interpolated string (s!"…{e}…") the braces hold code: scan it, mask the rest.
+            interpolated = i > 0 and text[i - 1] == "!"
             j = i + 1
             while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            blank(i + 1, j)  # keep the quotes so tokens stay separated
-            i = j + 1
+                if text[j] == "\\":
+                    blank(j, j + 2)
+                    j += 2
+                elif interpolated and text[j] == "{":
+                    depth, j = 1, j + 1
+                    while j < n and depth:
+                        depth += {"{": 1, "}": -1}.get(text[j], 0)
+                        j += 1
+                else:
+                    blank(j, j + 1)
+                    j += 1
+            i = j + 1  # the quotes stay so tokens remain separated
         else:
             i += 1
     return "".join(out)

@@ -1,0 +1,16 @@
+-- cheat: `run_tac` closes the goal from meta code
+-- statement: theorem mathd_algebra_141 (a b : ℝ) (h₁ : a * b = 180) (h₂ : 2 * (a + b) = 54) : a ^ 2 + b ^ 2 = 369 := by
+-- expect: rejected
+-- reason: run_tac
+import Mathlib
+import Aesop
+
+set_option maxHeartbeats 400000
+
+open BigOperators Real Nat Topology Rat
+
+theorem mathd_algebra_141 (a b : ℝ) (h₁ : a * b = 180) (h₂ : 2 * (a + b) = 54) :
+    a ^ 2 + b ^ 2 = 369 := by
+  run_tac do
+    let g ← Lean.Elab.Tactic.getMainGoal
+    g.admit

@@ -1,0 +1,14 @@
+-- cheat: uses the compiler's `lcProof` axiom as a proof of anything
+-- statement: theorem mathd_algebra_141 (a b : ℝ) (h₁ : a * b = 180) (h₂ : 2 * (a + b) = 54) : a ^ 2 + b ^ 2 = 369 := by
+-- expect: rejected
+-- reason: lcProof
+import Mathlib
+import Aesop
+
+set_option maxHeartbeats 400000
+
+open BigOperators Real Nat Topology Rat
+
+theorem mathd_algebra_141 (a b : ℝ) (h₁ : a * b = 180) (h₂ : 2 * (a + b) = 54) :
+    a ^ 2 + b ^ 2 = 369 := by
+  exact lcProof

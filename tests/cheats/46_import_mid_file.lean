@@ -1,0 +1,15 @@
+-- cheat: an `import` after the header to pull in an attacker's module
+-- statement: theorem mathd_numbertheory_299 : 1 * 3 * 5 * 7 * 9 * 11 * 13 % 10 = 5 := by
+-- expect: rejected
+-- reason: import
+import Mathlib
+import Aesop
+
+set_option maxHeartbeats 400000
+
+open BigOperators Real Nat Topology Rat
+
+theorem mathd_numbertheory_299 : 1 * 3 * 5 * 7 * 9 * 11 * 13 % 10 = 5 := by
+  norm_num
+
+import Cheats.AxiomPack

@@ -1,0 +1,13 @@
+-- honest: a correct proof that must not be rejected
+-- statement: theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by
+-- expect: proved
+import Mathlib
+import Aesop
+
+set_option maxHeartbeats 400000
+
+open BigOperators Real Nat Topology Rat
+
+set_option maxHeartbeats 400000 in
+theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by
+  rw [abs_of_nonneg] <;> norm_num
