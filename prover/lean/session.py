@@ -117,12 +117,17 @@ class ReplSession:
             )
         return proc
 
-    async def discard(self) -> None:
-        """Kill the process and forget every env id it issued."""
+    def _forget(self) -> ReplProcess | None:
+        """Detach the process and every env id it issued; ids mean nothing to its successor."""
         proc, self.proc = self.proc, None
         self.headers.clear()
         self.refs.clear()
         self.checks = 0
+        return proc
+
+    async def discard(self) -> None:
+        """Kill a process that failed; the next request starts a fresh one."""
+        proc = self._forget()
         if proc is not None:
             self.restarts += 1
             await proc.kill()
@@ -133,10 +138,8 @@ class ReplSession:
         await self.close()
 
     async def close(self) -> None:
-        proc, self.proc = self.proc, None
-        self.headers.clear()
-        self.refs.clear()
-        self.checks = 0
+        """End a healthy process politely (EOF), killing what is left of its group."""
+        proc = self._forget()
         if proc is not None:
             await proc.close()
 
