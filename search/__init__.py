@@ -1,1 +1,17 @@
-"""Proof search: whole-proof sampling and RMaxTS (built on prover.lean and the model backends)."""
+"""Proof search: whole-proof sampling and RMaxTS (DeepSeek-Prover-V1.5, arXiv 2408.08152)."""
+
+from search.attempt import SearchSetupError, Verifier
+from search.checkpoint import CheckpointError
+from search.run import search_proof
+from search.types import ALGORITHMS, SearchConfig, SearchProgress, SearchResult
+
+__all__ = [
+    "ALGORITHMS",
+    "CheckpointError",
+    "SearchConfig",
+    "SearchProgress",
+    "SearchResult",
+    "SearchSetupError",
+    "Verifier",
+    "search_proof",
+]

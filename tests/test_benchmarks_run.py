@@ -43,3 +43,19 @@ def test_quick_benchmark_prints_json_summary_last() -> None:
     workers = report["workers"]
     assert 1 <= report["header_elaborations"] <= workers
     assert report["repl_header_imports"] <= workers
+
+
+def test_search_benchmark_reports_cost_per_tree_size_and_speedup() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "search.py"), "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=110,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert set(report["ms_per_sample"]) == {"1000", "10000", "100000"}
+    assert all(v > 0 for v in report["ms_per_sample"].values())
+    for key in ("speedup_vs_polling", "speedup_vs_polling_20ms"):
+        assert report[key] > 0
+    # Both loops ran the whole budget (nothing is provable in the benchmark's toy problem).
+    assert report["samples_per_s_vs_polling"]["polling"] > 0

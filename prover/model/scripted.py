@@ -1,0 +1,42 @@
+"""A generator whose completions are a function of (prompt, seed): for tests, simulations and
+benchmarks that must not depend on a model.
+
+It goes through the same `Generator` interface as the real backends, so the search code under
+test is the code that runs in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from prover.model.base import Completion, Generator, SamplingParams
+
+Script = Callable[[str, int], str]  # (prompt, seed of this sample) -> completion text
+
+
+class ScriptedGenerator(Generator):
+    name = "scripted"
+
+    def __init__(self, script: Script, *, yield_every_call: bool = True) -> None:
+        super().__init__()
+        self.script = script
+        self.prompts: list[str] = []  # every prompt received, in order
+        self.yield_every_call = yield_every_call
+
+    async def _generate(
+        self, prompts: Sequence[str], n: int, params: SamplingParams
+    ) -> list[list[Completion]]:
+        if self.yield_every_call:
+            await asyncio.sleep(0)  # behave like a real backend: let other tasks run
+        base = params.seed if params.seed is not None else 0
+        out: list[list[Completion]] = []
+        for prompt in prompts:
+            self.prompts.append(prompt)
+            row = []
+            for i in range(n):
+                text = self.script(prompt, base + i)
+                row.append(Completion(text, tokens=max(1, len(text) // 4),
+                                      prompt_tokens=len(prompt) // 4))
+            out.append(row)
+        return out

@@ -1,0 +1,28 @@
+"""The progress bar of `prover prove`: samples against the budget, tree size and best depth."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+from search.types import SearchConfig, SearchProgress
+
+
+class ProgressBar:
+    def __init__(self, config: SearchConfig, name: str, enabled: bool = True) -> None:
+        # On a terminal only (tqdm's `disable=None`), so logs and pipes stay clean.
+        self.bar = tqdm(total=config.budget, desc=name, unit="sample", file=sys.stderr,
+                        disable=None if enabled else True, dynamic_ncols=True)
+        self.rmaxts = config.algorithm == "rmaxts"
+        self.done = 0
+
+    def update(self, progress: SearchProgress) -> None:
+        self.bar.update(progress.samples - self.done)
+        self.done = progress.samples
+        if self.rmaxts:
+            self.bar.set_postfix(tree=progress.tree_size, depth=progress.best_depth,
+                                 refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,42 @@
+"""The one entry point the CLI, the service and the evaluator call to search for a proof."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prover.datasets import Problem
+from prover.model.base import Generator, SamplingParams
+from prover.prompts import PromptMode
+from search.attempt import ProofTask, Verifier
+from search.rmaxts import RMaxTS
+from search.sampling import WholeProofSampling
+from search.types import ProgressCallback, SearchConfig, SearchResult
+
+
+async def search_proof(
+    problem: Problem,
+    generator: Generator,
+    verifier: Verifier,
+    config: SearchConfig | None = None,
+    *,
+    params: SamplingParams | None = None,
+    mode: PromptMode = "non-cot",
+    few_shot: Sequence[Problem] = (),
+    check_timeout: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> SearchResult:
+    config = config or SearchConfig()
+    task = ProofTask(
+        problem,
+        generator,
+        verifier,
+        params=params,
+        mode=mode,
+        few_shot=few_shot,
+        tactic_state_comment=config.tactic_state_comment,
+        probe=config.probe,
+        check_timeout=check_timeout,
+    )
+    if config.algorithm == "sampling":
+        return await WholeProofSampling(task, config, progress).run()
+    return await RMaxTS(task, config, progress).run()

@@ -1,0 +1,59 @@
+"""Whole-proof sampling: draw complete proofs from the base prompt until one checks.
+
+The baseline of the paper (pass@N). Up to K samples are in flight; the first `proved` result
+ends the search and cancels the rest, and `samples` counts those handled up to and including it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from search.attempt import Attempt, ProofTask
+from search.loop import run_slots
+from search.types import ProgressCallback, SearchConfig, SearchProgress, SearchResult
+
+
+class WholeProofSampling:
+    def __init__(
+        self, task: ProofTask, config: SearchConfig, progress: ProgressCallback | None = None
+    ) -> None:
+        self.task = task
+        self.config = config
+        self.progress = progress
+        self.samples = 0
+        self.proof: Attempt | None = None
+        self.last: Attempt | None = None
+
+    async def _sample(self, index: int) -> Attempt:
+        return await self.task.attempt(index, seed=self.config.seed, want_steps=False)
+
+    def _handle(self, index: int, attempt: Attempt) -> bool:
+        self.samples += 1
+        self.last = attempt
+        if attempt.proved:
+            self.proof = attempt
+        if self.progress is not None:
+            self.progress(SearchProgress(self.samples, self.config.budget, 0, 0, attempt.proved))
+        return attempt.proved
+
+    async def run(self) -> SearchResult:
+        started = time.monotonic()
+        await run_slots(
+            self._sample,
+            self._handle,
+            first=0,
+            budget=self.config.budget,
+            concurrency=self.config.concurrency,
+            ordered=self.config.ordered,
+        )
+        elapsed = time.monotonic() - started
+        best = self.proof or self.last
+        return SearchResult(
+            proved=self.proof is not None,
+            proof=self.task.code(self.proof.body) if self.proof else None,
+            verdict=best.result.verdict.value if best else "failed",
+            samples=self.samples,
+            tree_size=0,
+            time_s=elapsed,
+            check=best.result if best else None,
+        )
