@@ -7,6 +7,7 @@ scripted backends.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class ProofTask:
         self.probe = probe
         self.check_timeout = check_timeout
         self.body_start = len(full_code(problem, "x")) - 1
-        self._probes: OrderedDict[str, tuple[Step, ...]] = OrderedDict()
+        self._probes: OrderedDict[str, asyncio.Future[tuple[Step, ...]]] = OrderedDict()
         self._probe_cache = probe_cache
         self.checks = 0
         self.probes = 0
@@ -150,15 +151,24 @@ class ProofTask:
         if not self.probe:
             cut = self.body_start + len(prefix)
             return tuple(steps(code, self.body_start, cut, result.tactics, None))
-        cached = self._probes.get(prefix)
-        if cached is not None:
+        # Concurrent attempts often stop at the same prefix (a node's code plus a failing
+        # line): they share one probe instead of each paying a Lean check.
+        probe = self._probes.get(prefix)
+        if probe is None or (probe.done() and (probe.cancelled() or probe.exception())):
+            next_line = body[len(prefix):].split("\n", 1)[0]
+            probe = asyncio.ensure_future(self._probe(prefix, next_line))
+            self._probes[prefix] = probe
+            if len(self._probes) > self._probe_cache:
+                self._probes.popitem(last=False)  # its waiters still hold it
+        else:
             self._probes.move_to_end(prefix)
-            return cached
-        found = await self._probe(prefix, body[len(prefix):].split("\n", 1)[0])
-        self._probes[prefix] = found
-        if len(self._probes) > self._probe_cache:
-            self._probes.popitem(last=False)
-        return found
+        return await asyncio.shield(probe)
+
+    def close(self) -> None:
+        """Cancel probes nobody waits for any more (the search ended)."""
+        for probe in self._probes.values():
+            if not probe.done():
+                probe.cancel()
 
     async def _probe(self, prefix: str, next_line: str) -> tuple[Step, ...]:
         """Check `prefix` + `sorry`: the goals at every line of the prefix and at its end."""

@@ -145,6 +145,7 @@ class RMaxTS:
                         ordered=self.config.ordered,
                     )
             finally:
+                self.task.close()
                 self.save()
         return self._result(time.monotonic() - started, resumed)
 

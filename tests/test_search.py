@@ -239,3 +239,14 @@ def test_rmaxts_proves_far_more_often_than_sampling_at_the_same_budget():
     assert sampling <= 0.3
     assert rmaxts >= 0.8
     assert rmaxts - sampling >= 0.5
+
+
+async def test_concurrent_attempts_stopping_at_the_same_prefix_share_one_probe():
+    lean = ToyLean(3)
+    gen = ScriptedGenerator(lambda prompt, seed: "  step1\n  wrong\n```")
+    task = ProofTask(problem(), gen, lean)
+    result = await RMaxTS(task, SearchConfig(budget=8, concurrency=8)).run()
+    assert result.samples == 8 and result.tree_size == 2
+    probes = [r for r in lean.requests if r.code.rstrip().endswith("sorry")]
+    # One for the root goal, one for the shared prefix `step1`.
+    assert len(probes) == 2 and task.probes == 1
