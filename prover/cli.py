@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
 from pathlib import Path
 
-from prover.config import ConfigError, Settings
+from prover.config import MODEL_BACKENDS, PROMPT_MODES, ConfigError, Settings
+from prover.datasets import DatasetError, Problem, find_problem
 from prover.lean import CheckRequest, CheckResult, LeanPool, LeanSetupError, StatementError
 from prover.lean.process import ReplStartError
+from prover.model import BackendUnavailable, GenerationError, SamplingParams
+from prover.problem_input import problem_from_lean_file, problem_from_statement
+from search import CheckpointError, SearchSetupError
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE = 0, 1, 2
 
@@ -55,6 +60,77 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if result.proved else EXIT_NOT_PROVED
 
 
+def _problem_of(args: argparse.Namespace) -> Problem:
+    sources = [bool(args.file), args.statement is not None, args.dataset is not None]
+    if sum(sources) != 1:
+        raise UsageError("give exactly one of FILE, --statement or --dataset with --problem")
+    if args.dataset is not None:
+        if not args.problem:
+            raise UsageError("--dataset needs --problem NAME")
+        problem = find_problem(args.dataset, args.problem)
+        if args.header is not None:
+            problem = dataclasses.replace(problem, header=args.header)
+        return problem
+    if args.problem:
+        raise UsageError("--problem goes with --dataset")
+    if args.statement is not None:
+        return problem_from_statement(args.statement, header=args.header)
+    return problem_from_lean_file(_read_text(args.file, "the Lean file"), header=args.header)
+
+
+async def _prove(args: argparse.Namespace, settings: Settings) -> int:
+    from search import SearchConfig, SearchProgress, search_proof
+    from search.progress import ProgressBar
+
+    problem = _problem_of(args)
+    if args.backend:
+        settings = settings.with_overrides(model_backend=args.backend)
+    if args.model:
+        settings = settings.with_overrides(model=args.model)
+    config = SearchConfig(
+        algorithm=args.search, budget=args.budget, concurrency=args.concurrency,
+        seed=args.seed, tactic_state_comment=not args.no_tactic_state,
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        ordered=args.deterministic,
+    )
+    params = SamplingParams(temperature=args.temperature, top_p=args.top_p,
+                            max_tokens=args.max_tokens)
+    from prover.runtime import Runtime
+
+    bar = ProgressBar(config, problem.name, enabled=not args.quiet)
+    async with Runtime(settings) as runtime:
+        def progress(p: SearchProgress) -> None:
+            bar.update(p)
+
+        try:
+            result = await search_proof(
+                problem, runtime.generator, runtime.pool, config, params=params,
+                mode=args.prompt or settings.model_prompt,  # type: ignore[arg-type]
+                check_timeout=args.timeout, progress=progress,
+            )
+        finally:
+            bar.close()
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        status = "proved" if result.proved else f"not proved (last verdict: {result.verdict})"
+        print(f"{problem.name}: {status} after {result.samples} samples, tree of "
+              f"{result.tree_size} nodes, {result.time_s:.1f} s", file=sys.stderr)
+        if result.proof:
+            print(result.proof)
+    return EXIT_OK if result.proved else EXIT_NOT_PROVED
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -80,6 +156,35 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--timeout", type=_positive_float, help="seconds for the check")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.set_defaults(run=_verify)
+
+    prove = sub.add_parser("prove", help="search for a proof of one theorem")
+    prove.add_argument("file", nargs="?", help="a Lean file whose last theorem is to be proved")
+    prove.add_argument("--statement", help="the theorem to prove (formal_statement)")
+    prove.add_argument("--dataset", help="minif2f, proofnet or a .jsonl file (with --problem)")
+    prove.add_argument("--problem", help="the problem's name in --dataset")
+    prove.add_argument("--header", help="Lean header (imports, opens) to use instead of the "
+                       "default / the file's / the dataset's")
+    prove.add_argument("--search", choices=("sampling", "rmaxts"), default="rmaxts")
+    prove.add_argument("--budget", type=_positive_int, default=128, help="samples (default 128)")
+    prove.add_argument("--concurrency", type=_positive_int, default=32,
+                       help="samples in flight (default 32)")
+    prove.add_argument("--seed", type=int, default=0)
+    prove.add_argument("--json", action="store_true", help="print one JSON object")
+    prove.add_argument("--checkpoint", help="RMaxTS: resume from and save the tree to this file")
+    prove.add_argument("--deterministic", action="store_true",
+                       help="handle samples in start order (reproducible with a fixed seed)")
+    prove.add_argument("--no-tactic-state", action="store_true",
+                       help="RMaxTS: no /- tactic state -/ comments in resumed prompts")
+    prove.add_argument("--prompt", choices=PROMPT_MODES, help="prompt format "
+                       "(default: PROVER_MODEL_PROMPT, non-cot)")
+    prove.add_argument("--backend", choices=MODEL_BACKENDS, help="overrides PROVER_MODEL_BACKEND")
+    prove.add_argument("--model", help="overrides PROVER_MODEL")
+    prove.add_argument("--temperature", type=float, default=1.0)
+    prove.add_argument("--top-p", type=float, default=0.95)
+    prove.add_argument("--max-tokens", type=_positive_int, default=2048)
+    prove.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
+    prove.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    prove.set_defaults(run=_prove)
     return parser
 
 
@@ -93,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.load()
         return int(asyncio.run(args.run(args, settings)))
-    except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError) as exc:
+    except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError,
+            DatasetError, BackendUnavailable, GenerationError, CheckpointError,
+            SearchSetupError) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -21,6 +21,8 @@ T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_BACKENDS = ("vllm", "openai", "transformers")
 SANDBOX_MODES = ("auto", "bwrap", "none")
+PROMPT_MODES = ("non-cot", "cot")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 class ConfigError(ValueError):
@@ -45,6 +47,18 @@ class Settings:
     model_backend: str = "vllm"
     model: str = "deepseek-ai/DeepSeek-Prover-V1.5-RL"
     openai_base_url: str | None = None
+    # Model backends (extensions beyond interface.md; same naming scheme).
+    model_prompt: str = "non-cot"  # DeepSeek-Prover-V1.5's prompt format: non-cot or cot
+    model_dtype: str = "auto"
+    model_max_len: int | None = None  # context length; the model's own when unset
+    model_tensor_parallel: int = 1
+    model_gpu_memory: float = 0.9  # fraction of GPU memory vLLM may take
+    model_max_batch: int = 16  # transformers: most sequences in one generate() call
+    model_seed: int = 0  # engine seed (vLLM); per-request seeds come from the search
+    openai_api_key: str | None = None
+    openai_timeout: float = 600.0  # seconds for one /v1/completions request
+    openai_max_retries: int = 5
+    openai_max_connections: int = 64
     redis_url: str = "redis://localhost:6379/0"
     api_keys: tuple[str, ...] = ()
 
@@ -114,6 +128,26 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError
+    return value
+
+
+def _fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError
+    return value
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError
+    return raw.rstrip("/")
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -166,7 +200,23 @@ def _build(values: Mapping[str, str]) -> Settings:
     put("model_backend", "PROVER_MODEL_BACKEND", _choice(MODEL_BACKENDS),
         "one of " + ", ".join(MODEL_BACKENDS))
     put("model", "PROVER_MODEL", str, "a model name or path")
-    put("openai_base_url", "PROVER_OPENAI_BASE_URL", str, "a URL")
+    put("openai_base_url", "PROVER_OPENAI_BASE_URL", _url, "an http(s):// URL")
+    put("model_prompt", "PROVER_MODEL_PROMPT", _choice(PROMPT_MODES),
+        "one of " + ", ".join(PROMPT_MODES))
+    put("model_dtype", "PROVER_MODEL_DTYPE", _choice(DTYPES), "one of " + ", ".join(DTYPES))
+    put("model_max_len", "PROVER_MODEL_MAX_LEN", _positive_int, "a positive integer (tokens)")
+    put("model_tensor_parallel", "PROVER_MODEL_TENSOR_PARALLEL", _positive_int,
+        "a positive integer (GPUs)")
+    put("model_gpu_memory", "PROVER_MODEL_GPU_MEMORY", _fraction, "a number in (0, 1]")
+    put("model_max_batch", "PROVER_MODEL_MAX_BATCH", _positive_int, "a positive integer")
+    put("model_seed", "PROVER_MODEL_SEED", int, "an integer")
+    put("openai_api_key", "PROVER_OPENAI_API_KEY", str, "a key")
+    put("openai_timeout", "PROVER_OPENAI_TIMEOUT", _positive_float,
+        "a positive number of seconds")
+    put("openai_max_retries", "PROVER_OPENAI_MAX_RETRIES", _non_negative_int,
+        "a non-negative integer")
+    put("openai_max_connections", "PROVER_OPENAI_MAX_CONNECTIONS", _positive_int,
+        "a positive integer")
     put("redis_url", "PROVER_REDIS_URL", str, "a redis:// URL")
     put("api_keys", "PROVER_API_KEYS",
         lambda s: tuple(k.strip() for k in s.split(",") if k.strip()), "comma-separated keys")

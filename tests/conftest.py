@@ -24,6 +24,8 @@ TRANSCRIPTS = Path(
 )
 
 _real_lean_reason: str | None = None
+# Built artefacts the tests reuse across runs (the tiny model); safe to delete.
+TEST_CACHE = Path(os.environ.get("PROVER_TEST_CACHE", REPO / ".test-cache"))
 
 
 def fake_cmd(**env: str) -> str:
@@ -73,3 +75,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "machine with internet access to run them.",
             yellow=True,
         )
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """Directory of a tiny random LLaMA model + tokenizer, built locally (no network)."""
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        from tiny_model import build
+    finally:
+        sys.path.remove(str(FIXTURES))
+    return build(TEST_CACHE / "tiny-llama")
