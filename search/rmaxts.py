@@ -27,7 +27,11 @@ class RMaxTS:
         config: SearchConfig,
         progress: ProgressCallback | None = None,
         tree: Tree | None = None,  # start from this tree (benchmarks); a checkpoint wins
+        store: checkpoint.CheckpointStore | None = None,  # default: the config's file, if any
     ) -> None:
+        if store is None and config.checkpoint is not None:
+            store = checkpoint.FileCheckpoint(config.checkpoint)
+        self.store = store
         self._initial_tree = tree
         self.task = task
         self.config = config
@@ -46,8 +50,8 @@ class RMaxTS:
     # ---------------------------------------------------------------- set-up / persistence
 
     async def _setup(self) -> int:
-        path = self.config.checkpoint
-        data = checkpoint.read(path, self._fingerprint) if path else None
+        store = self.store
+        data = await checkpoint.load(store, self._fingerprint) if store else None
         if data is not None:
             self.tree = Tree.from_json(data["tree"])
             self.samples = int(data["samples"])
@@ -60,13 +64,12 @@ class RMaxTS:
         return 0
 
     def save(self) -> None:
-        if self.config.checkpoint is None or self.tree is None:
+        if self.store is None or self.tree is None:
             return
         proof = self._saved_proof
         if self.proof is not None:
             proof = {"code": self.task.code(self.proof.body), "verdict": "proved"}
-        checkpoint.write(
-            self.config.checkpoint,
+        self.store.save(checkpoint.envelope(
             {
                 "fingerprint": self._fingerprint,
                 "problem": self.task.problem.name,
@@ -75,8 +78,8 @@ class RMaxTS:
                 "next_index": self.next_index,
                 "proof": proof,
                 "tree": self.tree.to_json(),
-            },
-        )
+            }
+        ))
         self._since_save = 0
 
     # ---------------------------------------------------------------- the loop
@@ -147,6 +150,8 @@ class RMaxTS:
             finally:
                 self.task.close()
                 self.save()
+                if self.store is not None:
+                    await self.store.flush()
         return self._result(time.monotonic() - started, resumed)
 
     def _result(self, elapsed: float, resumed: int) -> SearchResult:

@@ -8,6 +8,7 @@ from prover.datasets import Problem
 from prover.model.base import Generator, SamplingParams
 from prover.prompts import PromptMode
 from search.attempt import ProofTask, Verifier
+from search.checkpoint import CheckpointStore
 from search.rmaxts import RMaxTS
 from search.sampling import WholeProofSampling
 from search.types import ProgressCallback, SearchConfig, SearchResult
@@ -24,7 +25,10 @@ async def search_proof(
     few_shot: Sequence[Problem] = (),
     check_timeout: float | None = None,
     progress: ProgressCallback | None = None,
+    checkpoint_store: CheckpointStore | None = None,
 ) -> SearchResult:
+    """Search with the configured algorithm; RMaxTS keeps its tree in `checkpoint_store` (or
+    in `config.checkpoint`, a file) and resumes from it."""
     config = config or SearchConfig()
     task = ProofTask(
         problem,
@@ -39,4 +43,4 @@ async def search_proof(
     )
     if config.algorithm == "sampling":
         return await WholeProofSampling(task, config, progress).run()
-    return await RMaxTS(task, config, progress).run()
+    return await RMaxTS(task, config, progress, store=checkpoint_store).run()

@@ -250,3 +250,40 @@ async def test_concurrent_attempts_stopping_at_the_same_prefix_share_one_probe()
     probes = [r for r in lean.requests if r.code.rstrip().endswith("sorry")]
     # One for the root goal, one for the shared prefix `step1`.
     assert len(probes) == 2 and task.probes == 1
+
+
+class MemoryStore:
+    """A checkpoint store that keeps the last state in memory, written after a delay."""
+
+    where = "memory"
+
+    def __init__(self) -> None:
+        self.data: bytes | None = None
+        self.saves = 0
+        self.pending: list[asyncio.Task[None]] = []
+
+    async def load(self) -> bytes | None:
+        return self.data
+
+    def save(self, data: dict) -> None:
+        async def later() -> None:
+            await asyncio.sleep(0)
+            self.data = json.dumps(data).encode()
+            self.saves += 1
+
+        self.pending.append(asyncio.ensure_future(later()))
+
+    async def flush(self) -> None:
+        await asyncio.gather(*self.pending)
+
+
+async def test_any_checkpoint_store_works_and_is_flushed_at_the_end():
+    store = MemoryStore()
+    config = SearchConfig(budget=20, concurrency=2, seed=4, checkpoint_every=5)
+    first = await search_proof(problem(), ToyModel(9, 0.3).generator(), ToyLean(9), config,
+                               checkpoint_store=store)
+    assert store.data is not None and json.loads(store.data)["samples"] == first.samples == 20
+    more = SearchConfig(budget=30, concurrency=2, seed=4, checkpoint_every=5)
+    second = await search_proof(problem(), ToyModel(9, 0.3).generator(), ToyLean(9), more,
+                                checkpoint_store=store)
+    assert second.resumed_from == 20 and (second.samples == 30 or second.proved)
