@@ -121,6 +121,29 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if result.proved else EXIT_NOT_PROVED
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from server.app import serve
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["server_host"] = args.host
+    if args.port:
+        overrides["server_port"] = args.port
+    serve(settings.with_overrides(**overrides))
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from server.worker import run_worker
+
+    if args.queue:
+        settings = settings.with_overrides(redis_url=args.queue)
+    if args.jobs:
+        settings = settings.with_overrides(worker_jobs=args.jobs)
+    asyncio.run(run_worker(settings, name=args.name))
+    return EXIT_OK
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -185,6 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
     prove.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     prove.set_defaults(run=_prove)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="address to listen on (default PROVER_SERVER_HOST)")
+    serve.add_argument("--port", type=int, help="port (default PROVER_SERVER_PORT, 8000)")
+    serve.set_defaults(run=_serve, sync=True)
+
+    worker = sub.add_parser("worker", help="run a search worker that takes jobs from Redis")
+    worker.add_argument("--queue", help="Redis URL (default PROVER_REDIS_URL)")
+    worker.add_argument("--jobs", type=_positive_int,
+                        help="search jobs run at once (default PROVER_WORKER_JOBS)")
+    worker.add_argument("--name", help="consumer name (default: host name and process id)")
+    worker.set_defaults(run=_worker, sync=True)
     return parser
 
 
@@ -197,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = Settings.load()
+        if getattr(args, "sync", False):  # runs its own event loop (uvicorn, worker)
+            return int(args.run(args, settings))
         return int(asyncio.run(args.run(args, settings)))
     except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError,
             DatasetError, BackendUnavailable, GenerationError, CheckpointError,

@@ -61,6 +61,20 @@ class Settings:
     openai_max_connections: int = 64
     redis_url: str = "redis://localhost:6379/0"
     api_keys: tuple[str, ...] = ()
+    # HTTP service and workers (extensions beyond interface.md; same naming scheme).
+    server_host: str = "127.0.0.1"
+    server_port: int = 8000
+    api_rate_limit: int = 600  # requests per minute per API key (per client address without keys)
+    api_max_body_kb: int = 1024  # request bodies past this are refused with 413
+    verify_concurrency: int | None = None  # /v1/verify checks at once; 4 per Lean worker if unset
+    max_budget: int = 100_000  # largest `budget` a /v1/prove request may ask for
+    worker_jobs: int = 2  # search jobs one `prover worker` runs at once
+    job_claim_idle_s: float = 60.0  # a job unheard of this long is taken over by another worker
+    job_ttl_days: float = 30.0  # how long finished jobs and their events are kept
+
+    @property
+    def verify_slots(self) -> int:
+        return self.verify_concurrency or 4 * self.lean_workers
 
     @property
     def recycle_mb(self) -> int:
@@ -148,6 +162,19 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError
+    return value
+
+
+def _redis_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError
+    return raw
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -217,7 +244,18 @@ def _build(values: Mapping[str, str]) -> Settings:
         "a non-negative integer")
     put("openai_max_connections", "PROVER_OPENAI_MAX_CONNECTIONS", _positive_int,
         "a positive integer")
-    put("redis_url", "PROVER_REDIS_URL", str, "a redis:// URL")
+    put("redis_url", "PROVER_REDIS_URL", _redis_url, "a redis:// URL")
+    put("server_host", "PROVER_SERVER_HOST", str, "a host name or address")
+    put("server_port", "PROVER_SERVER_PORT", _port, "a port number (1-65535)")
+    put("api_rate_limit", "PROVER_API_RATE_LIMIT", _positive_int,
+        "a positive integer (requests per minute)")
+    put("api_max_body_kb", "PROVER_API_MAX_BODY_KB", _positive_int, "a positive integer (KiB)")
+    put("verify_concurrency", "PROVER_VERIFY_CONCURRENCY", _positive_int, "a positive integer")
+    put("max_budget", "PROVER_MAX_BUDGET", _positive_int, "a positive integer")
+    put("worker_jobs", "PROVER_WORKER_JOBS", _positive_int, "a positive integer")
+    put("job_claim_idle_s", "PROVER_JOB_CLAIM_IDLE_S", _positive_float,
+        "a positive number of seconds")
+    put("job_ttl_days", "PROVER_JOB_TTL_DAYS", _positive_float, "a positive number of days")
     put("api_keys", "PROVER_API_KEYS",
         lambda s: tuple(k.strip() for k in s.split(",") if k.strip()), "comma-separated keys")
     settings = replace(d, **kwargs)
