@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prover.config import MODEL_BACKENDS, PROMPT_MODES, ConfigError, Settings
 from prover.datasets import DatasetError, Problem, find_problem
+from prover.evaluation.store import EvalDirError
 from prover.lean import CheckRequest, CheckResult, LeanPool, LeanSetupError, StatementError
 from prover.lean.process import ReplStartError
 from prover.model import BackendUnavailable, GenerationError, SamplingParams
@@ -121,6 +122,67 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if result.proved else EXIT_NOT_PROVED
 
 
+async def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from prover.evaluation import EvalSpec, evaluate, local_solver, plan
+    from prover.evaluation.store import ResultStore
+    from prover.runtime import Runtime
+
+    if args.backend:
+        settings = settings.with_overrides(model_backend=args.backend)
+    if args.model:
+        settings = settings.with_overrides(model=args.model)
+    spec = EvalSpec(
+        dataset=args.dataset, split=None if args.split == "all" else args.split,
+        limit=args.limit,
+        problems=tuple(p.strip() for p in args.problems.split(",") if p.strip())
+        if args.problems else (),
+        search=args.search, budget=args.budget, runs=args.runs, mode=args.mode,
+        seed=args.seed, concurrency=args.concurrency,
+    )
+    out = Path(args.out)
+    params = SamplingParams(max_tokens=args.max_tokens)
+    # Dataset and output-directory mistakes surface before a model loads for minutes.
+    plan(spec)
+    ResultStore(out, spec).open().close()
+    if args.queue:
+        from prover.evaluation.distributed import queue_solver
+
+        settings = settings.with_overrides(redis_url=args.queue)
+        async with queue_solver(spec, settings) as solve:
+            summary = await evaluate(spec, out, solve, parallel=args.parallel or 256,
+                                     progress=not args.quiet)
+    else:
+        async with Runtime(settings) as runtime:
+            solve = local_solver(spec, out, runtime.generator, runtime.pool, params,
+                                 check_timeout=args.timeout)
+            summary = await evaluate(spec, out, solve, parallel=args.parallel or 4,
+                                     progress=not args.quiet)
+    print(f"{summary['dataset']} {summary['split'] or ''}: {summary['proved']}/"
+          f"{summary['problems']} proved, pass rate {summary['pass_rate']:.2%} "
+          f"({summary['unfinished']} unfinished); reports in {out}", file=sys.stderr)
+    print(json.dumps({k: summary[k] for k in ("dataset", "split", "problems", "proved",
+                                               "pass_rate", "search", "budget", "runs")}))
+    return EXIT_OK
+
+
+def _eval_compare(argv: list[str]) -> int:
+    from prover.evaluation import compare
+
+    parser = argparse.ArgumentParser(prog="prover eval compare",
+                                     description="problems each evaluation proved and the "
+                                     "other did not")
+    parser.add_argument("first")
+    parser.add_argument("second")
+    args = parser.parse_args(argv)
+    for d in (args.first, args.second):
+        if not (Path(d) / "results.jsonl").is_file():
+            print(f"prover: {d} has no results.jsonl (not an evaluation output directory)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    print(compare(Path(args.first), Path(args.second)))
+    return EXIT_OK
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from server.app import serve
 
@@ -209,6 +271,31 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     prove.set_defaults(run=_prove)
 
+    ev = sub.add_parser("eval", help="evaluate on a dataset (and `prover eval compare A B`)")
+    ev.add_argument("--dataset", required=True, help="minif2f, proofnet or a .jsonl file")
+    ev.add_argument("--split", default="test", help="test, valid or all (default test)")
+    ev.add_argument("--limit", type=_positive_int, help="first N problems only")
+    ev.add_argument("--problems", help="comma-separated problem names")
+    ev.add_argument("--search", choices=("sampling", "rmaxts"), default="rmaxts")
+    ev.add_argument("--budget", type=_positive_int, default=128,
+                    help="samples per problem per run (default 128)")
+    ev.add_argument("--runs", type=_positive_int, default=1, help="independent runs (default 1)")
+    ev.add_argument("--mode", choices=("non-cot", "cot", "mix"), default="non-cot",
+                    help="prompt format; mix alternates runs between the two")
+    ev.add_argument("--concurrency", type=_positive_int, default=32,
+                    help="samples in flight per problem (default 32)")
+    ev.add_argument("--parallel", type=_positive_int,
+                    help="problems searched at once (default 4; 256 jobs with --queue)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--queue", help="redis:// URL: run the problems on `prover worker`s")
+    ev.add_argument("--out", required=True, help="output directory (rerun it to resume)")
+    ev.add_argument("--backend", choices=MODEL_BACKENDS, help="overrides PROVER_MODEL_BACKEND")
+    ev.add_argument("--model", help="overrides PROVER_MODEL")
+    ev.add_argument("--max-tokens", type=_positive_int, default=2048)
+    ev.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(run=_eval)
+
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to listen on (default PROVER_SERVER_HOST)")
     serve.add_argument("--port", type=int, help="port (default PROVER_SERVER_PORT, 8000)")
@@ -224,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["eval", "compare"]:
+        return _eval_compare(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -237,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(asyncio.run(args.run(args, settings)))
     except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError,
             DatasetError, BackendUnavailable, GenerationError, CheckpointError,
-            SearchSetupError) as exc:
+            SearchSetupError, EvalDirError) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,0 +1,222 @@
+"""`prover eval` on a 5-problem subset of miniF2F: exact counts, resumption after SIGKILL,
+invalid problems, reports, comparison. Scripted generation, fake REPL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from prover.datasets import DatasetError, load_problems
+from prover.evaluation import EvalDirError, EvalSpec, evaluate, local_solver
+from prover.lean import LeanPool
+from prover.model.scripted import ScriptedGenerator
+from tests.conftest import REPO, fake_cmd, fake_settings
+
+FIVE = load_problems("minif2f", split="test")[:5]
+PROVABLE = {p.name for p in FIVE[::2]}  # problems 0, 2, 4
+
+
+def model(prompt: str, seed: int) -> str:
+    """Proves the provable problems at once; the others never."""
+    name = prompt.split("theorem ", 1)[1].split()[0] if "theorem " in prompt else ""
+    for p in FIVE:
+        if f"theorem {p.name} " in prompt or f"theorem {p.name}\n" in prompt:
+            name = p.name
+    return ("  nlinarith [sq_nonneg 1]\n```" if name in PROVABLE
+            else "  linarith [fail]\n```")
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    src = [json.loads(line) for line in
+           (REPO.parent / "shared/data/benchmarks/minif2f.jsonl").read_text().splitlines()]
+    rows = [r for r in src if r["split"] == "test"][:5]
+    path = tmp_path / "five.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+async def run_eval(spec: EvalSpec, out: Path, gen: ScriptedGenerator | None = None
+                   ) -> dict[str, Any]:
+    async with LeanPool(fake_settings(lean_sandbox="none")) as pool:
+        solve = local_solver(spec, out, gen or ScriptedGenerator(model), pool)
+        return await evaluate(spec, out, solve, parallel=3, progress=False)
+
+
+def lines(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+
+
+async def test_counts_and_pass_rate_are_exact(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    spec = EvalSpec(dataset=str(dataset), search="sampling", budget=4, runs=2, concurrency=2)
+    summary = await run_eval(spec, out)
+    rows = lines(out)
+    assert len(rows) == 10 and {(r["key"], r["run"]) for r in rows} == \
+        {(p.name, r) for p in FIVE for r in (0, 1)}
+    assert all(set(r) >= {"name", "proved", "proof", "samples", "time_s"} for r in rows)
+    for r in rows:
+        assert r["proved"] == (r["name"] in PROVABLE)
+        assert r["samples"] == (1 if r["proved"] else 4)
+    assert summary["problems"] == 5 and summary["proved"] == 3
+    assert summary["pass_rate"] == 0.6
+    assert [r["proved"] for r in summary["per_run"]] == [3, 3]
+    saved = json.loads((out / "summary.json").read_text())
+    assert {k: saved[k] for k in ("dataset", "split", "problems", "proved", "pass_rate",
+                                  "search", "budget", "runs")} == {
+        "dataset": str(dataset), "split": "test", "problems": 5, "proved": 3,
+        "pass_rate": 0.6, "search": "sampling", "budget": 4, "runs": 2}
+    table = (out / "summary.md").read_text()
+    assert "| 5 | 3 | 60.00% |" in table
+    png = (out / "pass_rate.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+
+
+async def test_rerun_skips_finished_pairs(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    spec = EvalSpec(dataset=str(dataset), search="rmaxts", budget=3, runs=1, concurrency=1)
+    await run_eval(spec, out)
+    gen = ScriptedGenerator(model)
+    summary = await run_eval(spec, out, gen)
+    assert gen.prompts == [] and len(lines(out)) == 5 and summary["proved"] == 3
+    assert not list((out / "checkpoints").glob("*.json"))  # finished trees are not kept
+
+
+async def test_mix_alternates_prompt_formats_between_runs(dataset: Path, tmp_path: Path
+                                                          ) -> None:
+    gen = ScriptedGenerator(model)
+    spec = EvalSpec(dataset=str(dataset), search="sampling", budget=1, runs=2, mode="mix",
+                    limit=1)
+    await run_eval(spec, tmp_path / "out", gen)
+    assert {r["mode"] for r in lines(tmp_path / "out")} == {"cot", "non-cot"}
+    assert len(set(gen.prompts)) == 2  # the two formats differ
+
+
+async def test_unparsable_problems_are_reported_and_count(dataset: Path, tmp_path: Path
+                                                          ) -> None:
+    bad = {"name": "broken", "split": "test", "header": "import Mathlib\n",
+           "informal_prefix": "", "formal_statement": "def broken := 1\n", "goal": ""}
+    with dataset.open("a") as f:
+        f.write(json.dumps(bad) + "\n")
+    summary = await run_eval(EvalSpec(dataset=str(dataset), search="sampling", budget=1),
+                             tmp_path / "out")
+    assert summary["problems"] == 6 and summary["proved"] == 3 and summary["pass_rate"] == 0.5
+    assert summary["invalid"][0]["name"] == "broken"
+    assert "broken" in (tmp_path / "out" / "summary.md").read_text()
+
+
+async def test_another_evaluation_in_the_same_directory_is_refused(dataset: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    await run_eval(EvalSpec(dataset=str(dataset), search="sampling", budget=1, limit=1), out)
+    with pytest.raises(EvalDirError, match="budget: 1 there, 2 now"):
+        await run_eval(EvalSpec(dataset=str(dataset), search="sampling", budget=2, limit=1),
+                       out)
+
+
+def test_malformed_dataset_line_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"name": "a", "formal_statement": "theorem a : True := by\\n"}\n{oops\n')
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2"):
+        load_problems(path)
+    done = subprocess.run([sys.executable, "-m", "prover", "eval", "--dataset", str(path),
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert done.returncode == 2 and "bad.jsonl:2" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+class SlowModel(BaseHTTPRequestHandler):
+    """An OpenAI-compatible stub that answers like `model` above, slowly."""
+
+    delay = 0.15
+    seen: ClassVar[list[str]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._send({"object": "list", "data": [{"id": "stub", "object": "model"}]})
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append(request["prompt"])
+        time.sleep(self.delay)
+        text = model(request["prompt"], 0)
+        self._send({"choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+
+
+@pytest.fixture
+def stub() -> Iterator[str]:
+    SlowModel.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_sigkill_half_way_then_rerun_loses_and_repeats_nothing(dataset: Path, tmp_path: Path,
+                                                               stub: str) -> None:
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "prover", "eval", "--dataset", str(dataset), "--search",
+           "sampling", "--budget", "3", "--runs", "2", "--parallel", "2", "--concurrency", "1",
+           "--out", str(out), "-q"]
+    env = {**os.environ, "PROVER_LEAN_REPL_CMD": fake_cmd(), "PROVER_MODEL_BACKEND": "openai",
+           "PROVER_OPENAI_BASE_URL": stub, "PROVER_MODEL": "stub", "PROVER_LEAN_WORKERS": "1"}
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while not (results.exists() and results.read_text().count("\n") >= 3):
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the evaluation made no progress"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = lines(out)
+    assert 3 <= len(before) < 10
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    after = lines(out)
+    pairs = [(r["key"], r["run"]) for r in after]
+    assert len(pairs) == len(set(pairs)) == 10  # none lost, none twice
+    assert after[: len(before)] == before  # finished lines are kept as they were
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["proved"] == 3 and summary["pass_rate"] == 0.6
+
+
+def test_compare_lists_what_each_proved_alone(tmp_path: Path) -> None:
+    for name, proved in (("a", ["p1", "p2"]), ("b", ["p2", "p3"])):
+        d = tmp_path / name
+        d.mkdir()
+        d.joinpath("results.jsonl").write_text("".join(
+            json.dumps({"name": k, "key": k, "run": 0, "proved": k in proved}) + "\n"
+            for k in ("p1", "p2", "p3")))
+    done = subprocess.run([sys.executable, "-m", "prover", "eval", "compare",
+                           str(tmp_path / "a"), str(tmp_path / "b")],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "both: 1" in text
+    assert f"only {tmp_path / 'a'} (1):\n  p1" in text
+    assert f"only {tmp_path / 'b'} (1):\n  p3" in text
