@@ -54,14 +54,21 @@ def dataset_path(source: str | Path) -> Path:
             raise DatasetError(f"{path}: no such dataset file")
         return path
     path = data_dir() / f"{text}.jsonl"
-    if not path.is_file():
-        known = sorted(p.stem for p in data_dir().glob("*.jsonl"))
-        raise DatasetError(
-            f"unknown dataset {text!r}: give one of {', '.join(known) or '(none found)'} "
-            f"from {data_dir()} (set {DATA_DIR_ENV} to use another directory), "
-            "or a path to a .jsonl file"
-        )
-    return path
+    if path.is_file():
+        return path
+    from prover.dataset_fetch import SHA256, FetchError, fetch
+
+    if text in SHA256:
+        try:
+            return fetch(text)
+        except FetchError as exc:
+            raise DatasetError(str(exc)) from None
+    known = sorted({p.stem for p in data_dir().glob("*.jsonl")} | set(SHA256))
+    raise DatasetError(
+        f"unknown dataset {text!r}: give one of {', '.join(known)} "
+        f"(looked in {data_dir()}; set {DATA_DIR_ENV} to use another directory), "
+        "or a path to a .jsonl file"
+    )
 
 
 def _parse(line: str, where: str) -> Problem:

@@ -87,7 +87,12 @@ def test_data_dir_can_be_moved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     write(tmp_path / "custom.jsonl", GOOD)
     monkeypatch.setenv("PROVER_DATA_DIR", str(tmp_path))
     assert [p.name for p in load_problems("custom")] == ["t1"]
-    with pytest.raises(DatasetError, match=r"unknown dataset 'minif2f'.*custom"):
+    with pytest.raises(DatasetError, match=r"unknown dataset 'other'.*custom"):
+        load_problems("other")
+    # A published dataset missing there is fetched (here from a closed port: a clear error).
+    monkeypatch.setenv("PROVER_DATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PROVER_DATA_URL", "http://127.0.0.1:9/{name}.jsonl")
+    with pytest.raises(DatasetError, match=r"could not download the minif2f dataset"):
         load_problems("minif2f")
 
 
