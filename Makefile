@@ -41,6 +41,8 @@ lint: $(BIN)/prover
 
 bench: $(BIN)/prover
 	$(BIN)/python benchmarks/verifier_pool.py
+	$(BIN)/python benchmarks/search.py
+	$(BIN)/python benchmarks/generation.py
 
 lean:
 	bash scripts/install_lean.sh
