@@ -105,6 +105,8 @@ class RMaxTS:
         node, attempt = outcome
         self.samples += 1
         self.last = attempt
+        first_new = len(tree)
+        reward: float | None = None
         if attempt.proved:
             tree.finish(node)
             self.proof = attempt
@@ -112,7 +114,8 @@ class RMaxTS:
             limit = self.config.max_prefix_chars
             kept = [s for s in attempt.steps if len(s.prefix) <= limit]
             _, added = tree.insert(kept)
-            tree.reward(node, 1.0 if added else 0.0)
+            reward = 1.0 if added else 0.0
+            tree.reward(node, reward)
             tree.finish(node)
         self._since_save += 1
         if self._since_save >= self.config.checkpoint_every or attempt.proved:
@@ -125,6 +128,8 @@ class RMaxTS:
                     tree_size=len(tree),
                     best_depth=tree.max_depth,
                     proved=attempt.proved,
+                    tree_delta=tree.delta(node, first_new, reward, attempt.proved),
+                    verdict=attempt.result.verdict.value,
                 )
             )
         return attempt.proved

@@ -33,7 +33,8 @@ class WholeProofSampling:
         if attempt.proved:
             self.proof = attempt
         if self.progress is not None:
-            self.progress(SearchProgress(self.samples, self.config.budget, 0, 0, attempt.proved))
+            self.progress(SearchProgress(self.samples, self.config.budget, 0, 0, attempt.proved,
+                                         verdict=attempt.result.verdict.value))
         return attempt.proved
 
     async def run(self) -> SearchResult:

@@ -182,6 +182,40 @@ class Tree:
             node = child
         return node, added
 
+    def delta(self, expanded: Node, first_new: int, reward: float | None,
+              proved: bool = False) -> dict[str, Any]:
+        """What one sample changed, small enough to stream after every sample: the nodes it
+        added (id, parent, goals, depth), the node it expanded, and the new statistics of that
+        node's ancestors (the only ones an update touches). A live view replays these to draw
+        the tree incrementally."""
+        gamma = self.gamma
+        touched = []
+        for n in expanded.ancestry():
+            value, visits = discounted(n.sub_reward, n.sub_visits, n.sub_running, gamma)
+            touched.append([n.id, round(visits, 4), round(value, 4)])
+        return {
+            "expanded": expanded.id,
+            "reward": reward,
+            "new_nodes": [
+                {"id": n.id, "parent": n.parent.id if n.parent else None, "state": n.state,
+                 "depth": n.depth}
+                for n in self.nodes[first_new:]
+            ],
+            "stats": touched,
+            "proof_path": [n.id for n in reversed(list(expanded.ancestry()))] if proved else None,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole tree in the delta format (for a viewer that joins late)."""
+        nodes = [{"id": n.id, "parent": n.parent.id if n.parent else None, "state": n.state,
+                  "depth": n.depth} for n in self.nodes]
+        stats = []
+        for n in self.nodes:
+            value, visits = discounted(n.sub_reward, n.sub_visits, n.sub_running, self.gamma)
+            stats.append([n.id, round(visits, 4), round(value, 4)])
+        return {"expanded": None, "reward": None, "new_nodes": nodes, "stats": stats,
+                "proof_path": None}
+
     def pick_code(self, node: Node, rng: random.Random) -> Code:
         return node.codes[0] if len(node.codes) == 1 else rng.choice(node.codes)
 

@@ -51,6 +51,9 @@ class SearchProgress:
     tree_size: int
     best_depth: int
     proved: bool = False
+    # What this sample did to the tree, for live views; see `search.tree.Tree.delta`.
+    tree_delta: dict[str, Any] | None = None
+    verdict: str | None = None  # of the sample just handled
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,19 @@ def test_json_round_trip_keeps_shape_codes_and_statistics():
     assert copy.nodes[2].codes == [Code("a\n  b\n", 4)]
     assert copy.max_depth == 2 and copy.gamma == 0.9
     assert math.isclose(copy.nodes[1].sub_reward, 1.0)
+
+
+def test_delta_lists_new_nodes_and_the_touched_ancestry():
+    tree = Tree(gamma=1.0, root_state="G0")
+    tree.insert([s("a\n", "A")])
+    first_new = len(tree)
+    expanded = tree.nodes[1]
+    tree.insert([s("a\n", "A"), s("a\nb\n", "B"), s("a\nb\nc\n", "C")])
+    tree.reward(expanded, 1.0)
+    d = tree.delta(expanded, first_new, 1.0)
+    assert d["expanded"] == 1 and d["reward"] == 1.0 and d["proof_path"] is None
+    assert d["new_nodes"] == [{"id": 2, "parent": 1, "state": "B", "depth": 2},
+                              {"id": 3, "parent": 2, "state": "C", "depth": 3}]
+    assert d["stats"] == [[1, 1.0, 1.0], [0, 1.0, 1.0]]
+    assert tree.delta(tree.nodes[3], len(tree), None, proved=True)["proof_path"] == [0, 1, 2, 3]
+    assert [n["id"] for n in tree.snapshot()["new_nodes"]] == [0, 1, 2, 3]
