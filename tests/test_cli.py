@@ -78,3 +78,12 @@ def test_lean_pins_agree_in_one_place() -> None:
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_installed_console_script_works_outside_the_checkout(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("prover")
+    assert script.exists(), "`make setup` installs the `prover` command into the venv"
+    for args in (["--help"], ["prove", "--help"], ["eval", "--help"]):
+        done = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]

@@ -39,7 +39,7 @@ def row_of(item: Item, result: SearchResult | None, error: str | None = None) ->
         "proof": result.proof if result else None,
         "samples": result.samples if result else 0,
         "time_s": round(result.time_s, 3) if result else 0.0,
-        "verdict": result.verdict if result else "invalid",
+        "verdict": result.verdict if result else ("invalid" if item.invalid else "error"),
         "tree_size": result.tree_size if result else 0,
         "error": error,
     }

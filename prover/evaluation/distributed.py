@@ -1,0 +1,102 @@
+"""`prover eval --queue redis://...`: the evaluation's (problem, run) pairs as jobs on the
+service's Redis queue, run by any number of `prover worker` processes on any machines.
+
+Exactly once: each pair is submitted with an idempotency key derived from the evaluation's
+settings, so rerunning a killed `prover eval` finds the jobs it already queued (finished or not)
+instead of queueing them again; the consumer group gives each job to one worker at a time, and a
+worker that dies mid-search is replaced by another that resumes its RMaxTS tree from Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from prover.config import Settings
+from prover.datasets import Problem
+from prover.evaluation.plan import EvalSpec, Item
+from prover.evaluation.runner import Solver, eval_id, row_of
+from prover.prompts import PromptMode
+
+KIND = "eval"
+
+
+class EvalJobFailed(RuntimeError):
+    """An evaluation job was cancelled by someone; the evaluation stops (rerun to continue)."""
+
+
+def job_request(spec: EvalSpec, item: Item) -> dict[str, Any]:
+    return {
+        "problem": dataclasses.asdict(item.problem),
+        "key": item.key,
+        "run": item.run,
+        "mode": item.mode,
+        "seed": item.seed,
+        "search": spec.search,
+        "budget": spec.budget,
+        "concurrency": spec.concurrency,
+    }
+
+
+@contextlib.asynccontextmanager
+async def queue_solver(spec: EvalSpec, settings: Settings) -> AsyncIterator[Solver]:
+    from server.jobs import JobStatus, JobStore
+
+    store = JobStore.from_settings(settings)
+    if not await store.ping():
+        await store.close()
+        raise ConnectionError(f"cannot reach Redis at {settings.redis_url} (PROVER_REDIS_URL / "
+                              "--queue): start it, or run without --queue")
+    prefix = eval_id(spec)
+
+    async def solve(item: Item) -> dict[str, Any]:
+        job, _ = await store.submit(KIND, job_request(spec, item), owner="eval",
+                                    idempotency_key=f"{prefix}:{item.key}:{item.run}")
+        async for _, event in store.events(job.id):
+            if event.get("type") != "result":
+                continue
+            status = event.get("status")
+            if status == JobStatus.SUCCEEDED and isinstance(event.get("result"), dict):
+                return cast(dict[str, Any], event["result"])
+            if status == JobStatus.CANCELLED:
+                raise EvalJobFailed(f"job {job.id} ({item.key}, run {item.run}) was cancelled")
+            done = await store.get(job.id)
+            return row_of(item, None, (done.error if done else None) or f"job {status}")
+        raise EvalJobFailed(f"job {job.id} ({item.key}, run {item.run}) disappeared from Redis "
+                            "(expired?); rerun to queue it again")
+
+    try:
+        yield solve
+    finally:
+        await store.close()
+
+
+async def eval_job(ctx: Any) -> dict[str, Any]:
+    """The worker's side: search one (problem, run) and return its results.jsonl row."""
+    from search import SearchConfig, SearchProgress, SearchSetupError, search_proof
+
+    request = ctx.job.request
+    problem = Problem(**request["problem"])
+    item = Item(request["key"], problem, int(request["run"]),
+                cast(PromptMode, request["mode"]), int(request["seed"]))
+    config = SearchConfig(algorithm=request["search"], budget=int(request["budget"]),
+                          concurrency=int(request["concurrency"]), seed=item.seed)
+
+    def progress(p: SearchProgress) -> None:
+        ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size)
+
+    try:
+        result = await search_proof(problem, ctx.runtime.generator, ctx.runtime.pool, config,
+                                    mode=item.mode, progress=progress,
+                                    checkpoint_store=ctx.checkpoint)
+    except SearchSetupError as exc:
+        return row_of(item, None, str(exc))
+    return row_of(item, result)
+
+
+def register() -> None:
+    from server.worker import register_handler
+
+    register_handler(KIND, eval_job)

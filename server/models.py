@@ -1,0 +1,155 @@
+"""The JSON the HTTP API reads and writes (interface.md's field names, exactly).
+
+Requests are strict: unknown fields are refused (a misspelt `budjet` must not silently become the
+default budget) and types are not coerced (`"budget": "5"` or `5.0` is a mistake worth a 422, not
+a guess). Responses allow fields beyond the documented ones, so the job store and the verifier can
+extend their objects without the API dropping the additions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+VERDICTS = ("proved", "incomplete", "failed", "rejected", "timeout", "system_error")
+Verdict = Literal["proved", "incomplete", "failed", "rejected", "timeout", "system_error"]
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+HealthStatus = Literal["ok", "degraded", "draining"]
+
+
+def _encodable(text: str) -> str:
+    """JSON may spell lone surrogates (`"\\ud800"`), which are not text: they cannot be written
+    to a UTF-8 pipe, so a REPL or Redis would fail on them later with a less clear error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text contains an unpaired surrogate (not valid Unicode)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# ------------------------------------------------------------------------------ verify
+
+
+class VerifyRequest(_Request):
+    code: Text = Field(min_length=1, description="a complete Lean file, header included")
+    statement: Text | None = Field(
+        None, description="the theorem that must be proved, as in a dataset's "
+        "`formal_statement` (the trailing `:= by` is optional); without it every named theorem "
+        "of the file is checked")
+    timeout: float | None = Field(
+        None, gt=0, description="seconds for the check; at most, and by default, "
+        "PROVER_LEAN_TIMEOUT")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "code": "import Mathlib\ntheorem t (a : Nat) : a + 0 = a := by\n  simp\n",
+        "statement": "theorem t (a : Nat) : a + 0 = a := by",
+    }]})
+
+
+class MessageOut(_Response):
+    severity: str
+    line: int | None
+    column: int | None
+    end_line: int | None
+    end_column: int | None
+    text: str
+
+
+class SorryOut(_Response):
+    line: int | None
+    column: int | None
+    end_line: int | None
+    end_column: int | None
+    goal: str | None = None
+
+
+class VerifyResponse(_Response):
+    """The verify object of interface.md (the same as `prover verify --json`)."""
+
+    verdict: Verdict
+    messages: list[MessageOut]
+    sorries: list[SorryOut]
+    axioms: list[str]
+    rejection: str | None
+    error: str | None
+    time_s: float
+
+
+# ------------------------------------------------------------------------------ prove / jobs
+
+
+class ProveRequest(_Request):
+    formal_statement: Text = Field(
+        min_length=1, description="the theorem to prove, e.g. `theorem t (a : Nat) : a = a := by`")
+    header: Text | None = Field(
+        None, description="Lean header (imports, opens); the prover's default (`import Mathlib` "
+        "and DeepSeek-Prover's opens) when absent")
+    informal_prefix: Text | None = Field(
+        None, description="natural-language statement or hint placed before the theorem, as a "
+        "comment, in the prompt")
+    search: Literal["sampling", "rmaxts"] = Field("rmaxts", description="search algorithm")
+    budget: int | None = Field(
+        None, ge=1, description="samples (model generations) to spend; 1..PROVER_MAX_BUDGET, "
+        "default 128 (or PROVER_MAX_BUDGET if smaller)")
+    concurrency: int | None = Field(None, ge=1, le=1024, description="samples in flight at once; "
+                                    "the worker's default when absent")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="sampling seed")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "formal_statement": "theorem t (a : Nat) : a + 0 = a := by",
+        "search": "rmaxts", "budget": 256,
+    }]})
+
+
+class JobCreated(_Response):
+    job_id: str
+
+
+class JobProgress(_Response):
+    samples: int = Field(description="samples spent so far")
+    budget: int | None = Field(description="the job's budget")
+    tree_size: int = Field(description="RMaxTS tree nodes (0 for sampling)")
+
+
+class ProveResult(_Response):
+    """The prove object of interface.md (the same as `prover prove --json`)."""
+
+    proved: bool
+    proof: str | None = Field(description="the whole checked Lean file, when proved")
+    verdict: str
+    samples: int
+    tree_size: int
+    time_s: float
+
+
+class JobView(_Response):
+    job_id: str
+    status: JobStatusName
+    progress: JobProgress | None = None
+    result: ProveResult | None = None
+    error: str | None = Field(None, description="why the job failed, when it did")
+
+
+# ------------------------------------------------------------------------------ health
+
+
+class Health(_Response):
+    status: HealthStatus = Field(
+        description="`ok`; `degraded` (HTTP 503) when Redis is unreachable, so jobs cannot be "
+        "taken; `draining` (HTTP 503) while the process shuts down")
+    lean_workers: int = Field(description="Lean REPL workers of this process's verify pool")
+    model_backend: str = Field(description="PROVER_MODEL_BACKEND (the workers' model)")
+    redis: bool = Field(description="whether Redis answered a ping")
+
