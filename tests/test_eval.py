@@ -220,3 +220,39 @@ def test_compare_lists_what_each_proved_alone(tmp_path: Path) -> None:
     assert "both: 1" in text
     assert f"only {tmp_path / 'a'} (1):\n  p1" in text
     assert f"only {tmp_path / 'b'} (1):\n  p3" in text
+
+
+async def test_two_workers_share_one_evaluation_through_redis_each_pair_once(
+        dataset: Path, tmp_path: Path, redis_url: str) -> None:
+    from prover.evaluation.distributed import queue_solver
+    from server.jobs import JobStore, connect
+    from tests.test_worker import Scripted, worker, worker_settings
+
+    settings = worker_settings(redis_url, worker_jobs=2)
+    spec = EvalSpec(dataset=str(dataset), search="rmaxts", budget=3, runs=2, concurrency=1)
+    out = tmp_path / "out"
+    first, second = Scripted(model, delay=0.01), Scripted(model, delay=0.01)
+    async with worker(settings, first, "w1"), worker(settings, second, "w2"):
+        async with queue_solver(spec, settings) as solve:
+            summary = await evaluate(spec, out, solve, parallel=16, progress=False)
+        assert summary["proved"] == 3 and summary["pass_rate"] == 0.6
+        pairs = [(r["key"], r["run"]) for r in lines(out)]
+        assert len(pairs) == len(set(pairs)) == 10
+        # Each (problem, run) was searched by exactly one worker: an unprovable problem costs
+        # budget (3) generations per run, a provable one 1, and nothing was done twice.
+        calls = {p.name: first.calls_for(p.name) + second.calls_for(p.name) for p in FIVE}
+        assert calls == {p.name: (1 if p.name in PROVABLE else 3) * 2 for p in FIVE}
+        assert first.prompts and second.prompts  # both workers took part
+        # A client killed after its jobs finished but before it wrote their lines: the rerun
+        # finds the finished jobs by their idempotency keys instead of searching again.
+        kept = (out / "results.jsonl").read_text().splitlines(keepends=True)[:4]
+        (out / "results.jsonl").write_text("".join(kept))
+        store = JobStore(connect(redis_url))
+        before = (await store.status_counts()).get("succeeded", 0)
+        async with queue_solver(spec, settings) as solve:
+            await evaluate(spec, out, solve, parallel=16, progress=False)
+        assert (await store.status_counts()).get("succeeded", 0) == before
+        assert {p.name: first.calls_for(p.name) + second.calls_for(p.name) for p in FIVE} == \
+            calls
+        await store.close()
+    assert sorted((r["key"], r["run"]) for r in lines(out)) == sorted(pairs)
