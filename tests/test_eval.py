@@ -256,3 +256,30 @@ async def test_two_workers_share_one_evaluation_through_redis_each_pair_once(
             calls
         await store.close()
     assert sorted((r["key"], r["run"]) for r in lines(out)) == sorted(pairs)
+
+
+async def test_an_interrupted_rmaxts_run_resumes_its_tree_from_the_checkpoint(
+        dataset: Path, tmp_path: Path) -> None:
+    from prover.model.base import GenerationError
+
+    unprovable = next(p.name for p in FIVE if p.name not in PROVABLE)
+    calls = {"n": 0}
+
+    def dying(prompt: str, seed: int) -> str:
+        calls["n"] += 1
+        if calls["n"] > 40:
+            raise GenerationError("the model server went away")
+        return "  intro x\n  skip\n  linarith [fail]\n```"
+
+    out = tmp_path / "out"
+    spec = EvalSpec(dataset=str(dataset), search="rmaxts", budget=60, concurrency=1,
+                    problems=(unprovable,))
+    with pytest.raises(GenerationError):
+        await run_eval(spec, out, ScriptedGenerator(dying))
+    saved = json.loads(next((out / "checkpoints").glob("*.json")).read_text())
+    assert saved["samples"] >= 32  # checkpointed every 32 samples, and when the search stopped
+    again = ScriptedGenerator(lambda prompt, seed: "  intro x\n  linarith [fail]\n```")
+    summary = await run_eval(spec, out, again)
+    [row] = lines(out)
+    assert row["samples"] == 60 and not row["proved"] and summary["finished"] == 1
+    assert len(again.prompts) == 60 - saved["samples"]
