@@ -1,12 +1,11 @@
-"""`prover serve` as an operator runs it (a process, JSON logs, SIGTERM), the graceful drain,
-and the docker compose file."""
+"""`prover serve` as an operator runs it (a process, JSON logs, SIGTERM) and the graceful drain.
+The compose file and the images are checked in tests/test_docker.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +21,6 @@ from tests.conftest import fake_cmd
 from tests.server_support import GOOD, HEADER, STATEMENT, settings, sse_events
 
 REPO = Path(__file__).resolve().parent.parent
-COMPOSE = REPO / "docker" / "docker-compose.yml"
 
 
 def free_port() -> int:
@@ -127,42 +125,3 @@ async def test_shutdown_drains_in_flight_requests_and_ends_event_streams(
         server.should_exit = True
         await serving
         await pool.close()
-
-
-# ------------------------------------------------------------------------------ compose
-
-
-def test_compose_file_defines_redis_api_and_workers() -> None:
-    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
-    spec = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
-    services = spec["services"]
-    assert {"redis", "api", "worker"} <= set(services)
-    redis = services["redis"]
-    command = " ".join(redis["command"]) if isinstance(redis["command"], list) else redis[
-        "command"]
-    assert "--appendonly yes" in command
-    assert any(str(v).endswith(":/data") for v in redis["volumes"])
-    assert set(spec["volumes"]) >= {str(redis["volumes"][0]).split(":")[0]}
-    for name in ("api", "worker"):
-        service = services[name]
-        assert service["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
-        env = service["environment"]
-        assert env["PROVER_REDIS_URL"] == "redis://redis:6379/0"
-        assert "redis" in service["depends_on"]
-    api_command = services["api"]["command"]
-    api_command = " ".join(api_command) if isinstance(api_command, list) else api_command
-    assert "serve" in api_command and "--host 0.0.0.0" in api_command
-    assert "worker" in " ".join(services["worker"]["command"])
-    assert "PROVER_API_KEYS" in services["api"]["environment"]
-
-
-def test_compose_file_passes_docker_compose_config() -> None:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.skip("docker-compose is not installed (`apt-get install docker-compose`); "
-                    "the file was only checked with PyYAML")
-    for files in ([COMPOSE], [COMPOSE, COMPOSE.with_name("docker-compose.gpu.yml")]):
-        args = [a for f in files for a in ("-f", str(f))]
-        done = subprocess.run([binary, *args, "config", "--quiet"], capture_output=True,
-                              text=True, timeout=60, env={**os.environ, "PROVER_API_KEYS": "k"})
-        assert done.returncode == 0, (files, done.stderr)
