@@ -2,17 +2,20 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := redis-server bubblewrap docker-compose
+APT_PACKAGES := redis-server bubblewrap docker-compose shellcheck chromium
 
 .PHONY: setup system-packages test test-lean lint bench lean clean
 
-setup: system-packages $(BIN)/prover
+setup: system-packages $(BIN)/prover web/node_modules/.package-lock.json
 
 system-packages:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -30,7 +33,12 @@ $(BIN)/prover: pyproject.toml
 	$(BIN)/python -m pip uninstall -y -q torchvision torchaudio torchcodec
 	@touch $@
 
-test: $(BIN)/prover
+# The web page's browser test drives the system's chromium with playwright-core (no browser
+# download); the page itself needs no npm package.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+test: $(BIN)/prover web/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
 test-lean: $(BIN)/prover

@@ -138,6 +138,14 @@ class RMaxTS:
         started = time.monotonic()
         resumed = await self._setup()
         assert self.tree is not None
+        if self.progress is not None:
+            # Live views start from the whole tree (the root's goal, or all a checkpoint held):
+            # the deltas that follow only name what each sample changed.
+            tree = self.tree
+            self.progress(SearchProgress(
+                samples=self.samples, budget=self.config.budget, tree_size=len(tree),
+                best_depth=tree.max_depth, tree_delta=tree.snapshot(),
+            ))
         if self._saved_proof is None:
             if self.config.ordered:
                 self.next_index = self.samples  # lost in-flight samples are redrawn identically

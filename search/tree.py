@@ -206,15 +206,16 @@ class Tree:
         }
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole tree in the delta format (for a viewer that joins late)."""
+        """The whole tree in the delta format, marked `reset` (it replaces whatever a viewer
+        had): sent when a search starts or resumes, and for a viewer that joins late."""
         nodes = [{"id": n.id, "parent": n.parent.id if n.parent else None, "state": n.state,
                   "depth": n.depth} for n in self.nodes]
         stats = []
         for n in self.nodes:
             value, visits = discounted(n.sub_reward, n.sub_visits, n.sub_running, self.gamma)
             stats.append([n.id, round(visits, 4), round(value, 4)])
-        return {"expanded": None, "reward": None, "new_nodes": nodes, "stats": stats,
-                "proof_path": None}
+        return {"reset": True, "expanded": None, "reward": None, "new_nodes": nodes,
+                "stats": stats, "proof_path": None}
 
     def pick_code(self, node: Node, rng: random.Random) -> Code:
         return node.codes[0] if len(node.codes) == 1 else rng.choice(node.codes)

@@ -29,6 +29,7 @@ from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
 from prover.problem_input import normalise_statement
 from server import errors
 from server.auth import Authenticator
+from server.complete import router as complete_router
 from server.errors import ApiError, retry_after, validation_error
 from server.jobs import Job, JobStore
 from server.limits import ConcurrencyGate, RateLimiter, Saturated
@@ -45,6 +46,7 @@ from server.models import (
     VerifyResponse,
 )
 from server.sse import event_stream
+from server.web import install_web
 
 log = logging.getLogger("server.app")
 T = TypeVar("T")
@@ -150,7 +152,9 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     app.state.service = service
     errors.install_handlers(app)
     app.include_router(_v1_router())
+    app.include_router(complete_router())  # POST /v1/complete, for the editor tactics
     app.include_router(_ops_router())
+    install_web(app)  # the page at `/`, its files, and the endpoints it needs (server/web.py)
     # Added last = outermost: RequestContext sees every request, Guard every /v1 request.
     app.add_middleware(Guard, auth=Authenticator(settings.api_keys),
                        limiter=RateLimiter(settings.api_rate_limit),
@@ -288,7 +292,15 @@ def _v1_router() -> APIRouter:
         responses={
             200: {"description": "`text/event-stream`: per event `id: <event id>` and one "
                   "`data: <JSON>` line (`type` = `progress`, ..., the last one `result`); "
-                  "`: heartbeat` comments while idle. Reconnect with `Last-Event-ID` to resume.",
+                  "`: heartbeat` comments while idle. Reconnect with `Last-Event-ID` to resume."
+                  "\n\nEvent types: `status` `{status}`; `progress` `{samples, budget, "
+                  "tree_size, verdicts}` (`verdicts`: counts per verdict of the samples run); "
+                  "`tree` `{deltas: [...]}` (RMaxTS only: every sample's change to the tree, "
+                  "batched every 0.3 s, none dropped; each delta `{expanded, reward, new_nodes: "
+                  "[{id, parent, state, depth}], stats: [[id, visits, value]], proof_path, "
+                  "reset?}`, a `reset` one carrying the whole tree); `result` `{status, result, "
+                  "error?}`. The stream keeps the last ~1000 events: a viewer that joins late "
+                  "starts from `GET /v1/jobs/{id}/tree` and follows `?after=<its event_id>`.",
                   "content": {"text/event-stream": {"schema": {"type": "string"}}}},
             **errors.responses(401, 404, 422, 429, 503),
         },

@@ -20,8 +20,13 @@ Key layout (prefix `prover` by default):
     {p}:job:{id}            hash: id kind status request progress result error created_at
                             started_at finished_at attempts takeovers worker owner
                             idempotency_key msg (the id of the job's current queue message)
-    {p}:job:{id}:events     stream of {"data": JSON event}, capped (MAXLEN ~ 1000)
+    {p}:job:{id}:events     stream of {"data": JSON event}, capped (MAXLEN ~ 1000); `tree`
+                            events are dropped once the job finished (its tree hash has them)
     {p}:job:{id}:checkpoint the RMaxTS checkpoint (JSON), deleted when the job finishes
+    {p}:job:{id}:tree       hash: the RMaxTS tree as the live view last saw it (`n:{node}`
+                            node JSON, `s:{node}` [visits, value], `event_id` of the last tree
+                            event folded in, `proof_path`, `expanded`), for late viewers
+    {p}:recent:{owner}      sorted set of job ids by submission time (newest 200 per owner)
     {p}:idem:{sha256}       the job id of an (owner, Idempotency-Key) pair (SET NX)
     {p}:counts              hash status -> count (queued/running: now; finished ones: totals)
     {p}:cancel              pub/sub channel: ids of running jobs just cancelled
@@ -90,6 +95,8 @@ FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 
 GROUP = "workers"
 EVENTS_MAXLEN = 1000  # events kept per job; the result event is the newest, so never trimmed
+RECENT_MAX = 200  # job ids kept per owner for `GET /v1/jobs`
+_HSET_CHUNK = 500  # field/value pairs per HSET in a script (Lua's unpack() has a stack limit)
 # A job whose worker vanished (crash, OOM kill, lost machine) this many times is failed rather
 # than handed to yet another worker: the job itself is probably what kills them.
 MAX_TAKEOVERS = 3
@@ -183,6 +190,10 @@ class Lease:
 
 
 Heartbeat = Literal["ok", "lost", "ended"]
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _event(kind: str, **fields: Any) -> str:
@@ -311,6 +322,53 @@ add_event(ARGV[3])
 return 1
 """
 
+# KEYS: job hash, events, tree hash. ARGV: token ttl_ms reset tree_event progress
+#       progress_event proof_path expanded, then field/value pairs of the tree hash.
+# One tree event (the batched deltas), the snapshot updated to match it, then the usual progress
+# write: a viewer that reads the snapshot and follows the events after its `event_id` misses
+# nothing and sees nothing twice.
+_TREE = _HELPERS + """
+local f = redis.call('HMGET', KEYS[1], 'status', 'attempts')
+if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
+if ARGV[3] == '1' then redis.call('DEL', KEYS[3]) end
+local id = add_event(ARGV[4])
+local batch = {}
+for i = 9, #ARGV do
+  batch[#batch + 1] = ARGV[i]
+  if #batch >= HSET_CHUNK * 2 then
+    redis.call('HSET', KEYS[3], unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then redis.call('HSET', KEYS[3], unpack(batch)) end
+redis.call('HSET', KEYS[3], 'event_id', id)
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], 'proof_path', ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[3], 'expanded', ARGV[8]) end
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'progress', ARGV[5])
+add_event(ARGV[6])
+return 1
+""".replace("HSET_CHUNK", str(_HSET_CHUNK))
+
+# KEYS: events. ARGV: start (exclusive) count. Deletes the `tree` events among the next `count`
+# entries; returns {last id seen, deleted}. Paged, so Redis never stalls on a long stream.
+_DROP_TREE_EVENTS = """
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
+local deleted = 0
+local last = ''
+for _, entry in ipairs(entries) do
+  last = entry[1]
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'data' and string.sub(fields[i + 1], 1, 15) == '{"type":"tree",' then
+      redis.call('XDEL', KEYS[1], entry[1])
+      deleted = deleted + 1
+    end
+  end
+end
+return {last, deleted}
+"""
+
 # ARGV: token data
 _CHECKPOINT = """
 local f = redis.call('HMGET', KEYS[1], 'status', 'attempts')
@@ -383,6 +441,8 @@ class JobStore:
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._cancel = client.register_script(_CANCEL)
         self._prune = client.register_script(_PRUNE)
+        self._tree = client.register_script(_TREE)
+        self._drop_tree_events = client.register_script(_DROP_TREE_EVENTS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -398,6 +458,12 @@ class JobStore:
 
     def checkpoint_key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}:checkpoint"
+
+    def tree_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:tree"
+
+    def recent_key(self, owner: str) -> str:
+        return f"{self.prefix}:recent:{owner or '-'}"
 
     def idempotency_key(self, owner: str, key: str | None) -> str:
         if key is None:
@@ -432,6 +498,8 @@ class JobStore:
             created, found = int(reply[0]), _text(reply[1])
             job = await self.get(found)
             if job is not None:
+                if created:
+                    await self._remember(job)
                 return job, bool(created)
             if created or found == stale:
                 raise RuntimeError(f"job {found} vanished right after it was submitted")
@@ -440,6 +508,34 @@ class JobStore:
     async def get(self, job_id: str) -> Job | None:
         raw = await self.client.hgetall(self.job_key(job_id))
         return Job.from_hash(raw) if raw else None
+
+    async def _remember(self, job: Job) -> None:
+        """List the job among its owner's recent ones (newest RECENT_MAX kept). Not part of the
+        submit script on purpose: the list is a convenience for the web page, and a job missing
+        from it (a crash between the two writes) is still complete and reachable by id."""
+        key = self.recent_key(job.owner)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {job.id: job.created_at})
+            pipe.zremrangebyrank(key, 0, -RECENT_MAX - 1)
+            pipe.pexpire(key, self.ttl_ms)
+            await pipe.execute()
+
+    async def recent(self, owner: str, limit: int) -> list[Job]:
+        """The owner's newest jobs first, at most `limit`; ids whose job expired are dropped
+        from the list on the way."""
+        key = self.recent_key(owner)
+        ids = [_text(i) for i in await self.client.zrevrange(key, 0, max(0, limit - 1))]
+        if not ids:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(self.job_key(job_id))
+            raws = await pipe.execute()
+        jobs = [Job.from_hash(raw) for raw in raws if raw]
+        gone = [job_id for job_id, raw in zip(ids, raws, strict=True) if not raw]
+        if gone:
+            await self.client.zrem(key, *gone)
+        return jobs
 
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued or running job at once; None for an unknown job.
@@ -659,6 +755,88 @@ class JobStore:
         reply = await self._progress(keys=self._job_keys(lease.job),
                                      args=[lease.token, payload, _event("progress", **progress)])
         return bool(int(reply))
+
+    async def report_tree(self, lease: Lease, progress: dict[str, Any],
+                          deltas: Sequence[dict[str, Any]]) -> bool:
+        """Add one `tree` event with `deltas` (RMaxTS `Tree.delta` dicts, oldest first), fold
+        them into the job's tree snapshot, then store the progress and add its event, all in
+        one script and only if the job is still this lease's. A delta with `reset` (the whole
+        tree, sent when a search starts or resumes) replaces the snapshot."""
+        last_reset = max((i for i, d in enumerate(deltas) if d.get("reset")), default=-1)
+        fields: dict[str, str] = {}
+        proof_path = expanded = ""
+        for delta in deltas[max(0, last_reset):]:
+            for node in delta.get("new_nodes") or ():
+                fields[f"n:{node['id']}"] = _compact(node)
+            for node_id, visits, value in delta.get("stats") or ():
+                fields[f"s:{node_id}"] = _compact([visits, value])
+            if delta.get("proof_path"):
+                proof_path = _compact(delta["proof_path"])
+            if delta.get("expanded") is not None:
+                expanded = str(delta["expanded"])
+        pairs = [item for pair in fields.items() for item in pair]
+        reply = await self._tree(
+            keys=[self.job_key(lease.job_id), self.events_key(lease.job_id),
+                  self.tree_key(lease.job_id)],
+            args=[lease.token, self.ttl_ms, "1" if last_reset >= 0 else "0",
+                  _event("tree", deltas=list(deltas)), _compact(progress),
+                  _event("progress", **progress), proof_path, expanded, *pairs],
+        )
+        return bool(int(reply))
+
+    async def drop_tree_events(self, job_id: str, page: int = 200) -> int:
+        """Delete a finished job's `tree` events from its event stream; returns how many.
+
+        They are the bulk of a long RMaxTS job's stream (every node's goal text), and once the
+        job has finished its tree snapshot holds all of them, so keeping both for the job's
+        whole TTL would double its memory for nothing: a late viewer reads the snapshot."""
+        job = await self.get(job_id)
+        if job is None or not job.finished:
+            return 0
+        key, after, total = self.events_key(job_id), "0-0", 0
+        while True:
+            last, deleted = await self._drop_tree_events(keys=[key], args=[after, page])
+            total += int(deleted)
+            if not last:
+                return total
+            after = _text(last)
+
+    async def live_view(self, job_id: str) -> tuple[Job, str, dict[str, Any] | None] | None:
+        """(job, event id, tree snapshot), read in one transaction, for a viewer that joins
+        late: the snapshot is the tree in the delta format (`reset: true`, every node, the
+        latest statistics of each, the proof path) as of tree event `event_id`, so following
+        the events after that id continues it exactly. The snapshot is None, and the event id
+        "0", while the job has no tree (sampling, or no sample done yet); None for an unknown
+        job."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.job_key(job_id))
+            pipe.hgetall(self.tree_key(job_id))
+            raw_job, raw_tree = await pipe.execute()
+        if not raw_job:
+            return None
+        job = Job.from_hash(raw_job)
+        if not raw_tree:
+            return job, "0", None
+        nodes: list[dict[str, Any]] = []
+        stats: list[list[Any]] = []
+        meta: dict[str, str] = {}
+        for k, v in raw_tree.items():
+            field, value = _text(k), _text(v)
+            if field.startswith("n:"):
+                nodes.append(json.loads(value))
+            elif field.startswith("s:"):
+                stats.append([int(field[2:]), *json.loads(value)])
+            else:
+                meta[field] = value
+        nodes.sort(key=lambda n: int(n["id"]))
+        stats.sort(key=lambda s: int(s[0]))
+        expanded = meta.get("expanded")
+        snapshot = {
+            "reset": True, "expanded": int(expanded) if expanded else None, "reward": None,
+            "new_nodes": nodes, "stats": stats,
+            "proof_path": json.loads(meta["proof_path"]) if meta.get("proof_path") else None,
+        }
+        return job, meta.get("event_id", "0"), snapshot
 
     async def save_checkpoint(self, lease: Lease, data: bytes | str) -> bool:
         """Store the job's checkpoint, if the job is still running under this lease."""

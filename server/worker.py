@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,10 +47,13 @@ T = TypeVar("T")
 
 log = logging.getLogger("prover.worker")
 
-PROGRESS_INTERVAL_S = 0.5  # at most one progress write (and SSE event) per job this often
+# At most one progress write per job this often: a progress event, preceded by one `tree` event
+# with every RMaxTS delta since the last write (short enough for a live view to look live).
+PROGRESS_INTERVAL_S = 0.3
 SHUTDOWN_GRACE_S = 60.0  # longest a graceful stop waits for searches to hand their jobs back
 RETRY_DELAYS_S = (0.2, 0.5, 1, 2, 5, 10)  # backoff when Redis is unreachable
 PRUNE_CONSUMERS_IDLE_MS = 3600 * 1000  # consumer entries silent this long, holding nothing
+COMPACT_EVENTS_AFTER_S = 60.0  # a finished job's tree events are dropped this long after
 
 
 # ---------------------------------------------------------------------- logging
@@ -133,21 +137,41 @@ class JobContext:
     checkpoint: RedisCheckpoint
     log: JobLog
     _progress: LatestWriter[dict[str, Any]] = field(init=False, repr=False)
+    _deltas: list[dict[str, Any]] = field(init=False, repr=False, default_factory=list)
+    _latest: dict[str, Any] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         async def write(progress: dict[str, Any]) -> None:
-            await self.store.report_progress(self.lease, progress)
+            # Progress coalesces (the latest value is all a reader needs); tree deltas must
+            # not, or a live view would miss nodes: every write takes all of them along.
+            deltas, self._deltas = self._deltas, []
+            try:
+                if deltas:
+                    await self.store.report_tree(self.lease, progress, deltas)
+                else:
+                    await self.store.report_progress(self.lease, progress)
+            except BaseException:
+                self._deltas[:0] = deltas  # not written: they go with the next write
+                raise
 
         self._progress = LatestWriter(write, PROGRESS_INTERVAL_S, what="progress")
 
     def report_progress(self, *, samples: int, budget: int, tree_size: int,
                         **extra: Any) -> None:
         """Synchronous and cheap: the write happens in the background, coalesced."""
-        self._progress.push({"samples": samples, "budget": budget, "tree_size": tree_size,
-                             **extra})
+        self._latest = {"samples": samples, "budget": budget, "tree_size": tree_size, **extra}
+        self._progress.push(self._latest)
+
+    def report_tree(self, delta: dict[str, Any]) -> None:
+        """Queue one RMaxTS tree delta (`search.tree.Tree.delta`); it is written, losslessly,
+        with the next progress write, together with the others of that interval."""
+        self._deltas.append(delta)
 
     async def flush_progress(self) -> None:
         await self._progress.flush()
+        if self._deltas and self._latest is not None:  # deltas queued after the last push
+            self._progress.push(self._latest)
+            await self._progress.flush()
 
 
 JobHandler = Callable[[JobContext], Awaitable[dict[str, Any]]]
@@ -176,8 +200,15 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
             options[key] = int(request[key])
     config = SearchConfig(algorithm=request.get("search") or "rmaxts", **options)
 
+    verdicts: Counter[str] = Counter()  # of the samples this attempt at the job ran
+
     def progress(p: SearchProgress) -> None:
-        ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size)
+        if p.verdict is not None:
+            verdicts[p.verdict] += 1
+        if p.tree_delta is not None:
+            ctx.report_tree(p.tree_delta)
+        ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size,
+                            verdicts=dict(verdicts))
 
     async def search() -> Any:
         return await search_proof(
@@ -203,7 +234,7 @@ register_handler("prove", prove_job)
 
 # Modules that define more job kinds, each with a `register()`; imported when a worker starts,
 # so `prover worker` runs every kind without the server package importing them all up front.
-HANDLER_MODULES = ("prover.evaluation.distributed",)
+HANDLER_MODULES = ("prover.evaluation.distributed", "server.complete")
 
 
 def load_handlers(worker_log: logging.LoggerAdapter[logging.Logger] | None = None) -> None:
@@ -267,6 +298,7 @@ class Worker:
         self.active: dict[str, _Active] = {}
         self.stopping = False
         self._runs: set[asyncio.Task[None]] = set()
+        self._chores: set[asyncio.Future[None]] = set()  # best-effort clean-ups, see _later
         self._slot_free = asyncio.Event()
         self.log = JobLog(log, {"worker": name, "job_id": None})
 
@@ -292,9 +324,9 @@ class Worker:
                 reader.result()  # a bug in the reader: surface it
         finally:
             await self._shut_down(reader)
-            for helper in helpers:
+            for helper in [*helpers, *self._chores]:
                 helper.cancel()
-            await asyncio.wait(helpers, timeout=5)
+            await asyncio.wait([*helpers, *self._chores], timeout=5)
         self.log.info("worker stopped")
 
     # -------------------------------------------------------------- taking jobs
@@ -365,6 +397,7 @@ class Worker:
                 active.task.cancel()
             await asyncio.wait([active.task])
             await self._settle(active, lease, job_log)
+            self._later(self._compact_events(lease, job_log))
         except Exception:
             job_log.exception("could not record the job's outcome; another worker will take "
                               "it over")
@@ -380,6 +413,27 @@ class Worker:
             return await handler(ctx)
         finally:
             await ctx.flush_progress()  # the last progress event precedes the result
+
+    def _later(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _compact_events(self, lease: Lease, job_log: JobLog) -> None:
+        """Drop a finished RMaxTS job's `tree` events (its tree snapshot keeps the tree), a
+        while after it finished so that viewers still reading the stream get them first. Best
+        effort: a worker that stops before then leaves them to expire with the job."""
+        if lease.job.request.get("search", "rmaxts") != "rmaxts" or lease.job.kind != "prove":
+            return
+        await asyncio.sleep(COMPACT_EVENTS_AFTER_S)
+        try:
+            dropped = await self.store.drop_tree_events(lease.job_id)
+        except (RedisError, OSError) as exc:
+            job_log.warning("could not drop the tree events of a finished job: %s", exc)
+            return
+        if dropped:
+            job_log.info("tree events dropped from the finished job's stream",
+                         extra={"events": dropped})
 
     async def _settle(self, active: _Active, lease: Lease,
                       job_log: JobLog) -> None:

@@ -127,7 +127,8 @@ async def test_a_prove_job_runs_to_its_result_with_ordered_events(redis_url, sto
     assert types[-2:] == ["status", "result"] and events[-2]["status"] == "succeeded"
     progress = [e for e in events if e["type"] == "progress"]
     assert progress and types[2:-2] == ["progress"] * len(progress)
-    assert progress[-1] == {"type": "progress", "samples": 4, "budget": 50, "tree_size": 0}
+    assert progress[-1] == {"type": "progress", "samples": 4, "budget": 50, "tree_size": 0,
+                            "verdicts": {"failed": 3, "proved": 1}}
     result = events[-1]["result"]
     assert result["proved"] is True and result["verdict"] == "proved"
     assert result["samples"] == 4 and result["resumed_from"] == 0
