@@ -16,6 +16,7 @@ require mathlib from git "https://github.com/leanprover-community/mathlib4.git" 
 
 require REPL from git "https://github.com/leanprover-community/repl.git" @ "7df77c0a1c9188ab58c76d4138a06ae5e0c32282"
 
-/-- Editor-side tactics of the prover (placeholder for now, see ProverTactic.lean). -/
+/-- Editor tactics `prover?` and `prover_step?` (pure Lean, no Mathlib import; see
+ProverTactic.lean). Tests: `lake env lean ProverTacticTest/Offline.lean`. -/
 @[default_target]
 lean_lib ProverTactic

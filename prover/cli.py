@@ -206,6 +206,45 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _fill(args: argparse.Namespace, settings: Settings) -> int:
+    """`prover fill FILE.lean [--dry-run]`: the work is in prover/fill.py."""
+    from prover.fill import Filler, FillError, FillOptions, mode_of, read_lean, write_back
+    from prover.runtime import Runtime
+    from search import SearchConfig
+
+    if args.backend:
+        settings = settings.with_overrides(model_backend=args.backend)
+    if args.model:
+        settings = settings.with_overrides(model=args.model)
+    path = Path(args.file)
+    options = FillOptions(
+        search=SearchConfig(algorithm=args.search, budget=args.budget,
+                            concurrency=args.concurrency, seed=args.seed),
+        params=SamplingParams(max_tokens=args.max_tokens), mode=mode_of(args.prompt, settings),
+        check_timeout=args.timeout)
+
+    def note(text: str) -> None:
+        if not args.quiet:
+            print(f"prover fill: {text}", file=sys.stderr)
+
+    try:
+        text = read_lean(path)  # an unreadable file fails before the model loads
+        async with Runtime(settings) as runtime:
+            report = await Filler(runtime.generator, runtime.pool, options, settings,
+                                  progress=note).fill(text)
+    except FillError as exc:
+        print(f"prover: {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
+        sys.stdout.write(report.diff(str(path)))
+        print(report.summary(str(path)), file=sys.stderr)
+    else:
+        backup = write_back(path, report)
+        print(report.summary(str(path)))
+        print(f"backup: {backup}" if backup else "file unchanged")
+    return EXIT_OK if report.proved == len(report.outcomes) else EXIT_NOT_PROVED
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -295,6 +334,26 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(run=_eval)
+
+    fill = sub.add_parser("fill", help="replace every sorry of a Lean file that can be proved")
+    fill.add_argument("file", help="the Lean file (rewritten in place, original kept as .bak)")
+    fill.add_argument("--dry-run", action="store_true",
+                      help="print a unified diff instead of writing the file")
+    fill.add_argument("--search", choices=("sampling", "rmaxts"), default="rmaxts",
+                      help="search for a sorry that is a whole proof (default rmaxts)")
+    fill.add_argument("--budget", type=_positive_int, default=32,
+                      help="samples per sorry (default 32)")
+    fill.add_argument("--concurrency", type=_positive_int, default=8,
+                      help="samples in flight (default 8)")
+    fill.add_argument("--seed", type=int, default=0)
+    fill.add_argument("--prompt", choices=PROMPT_MODES, help="prompt format "
+                      "(default: PROVER_MODEL_PROMPT, non-cot)")
+    fill.add_argument("--backend", choices=MODEL_BACKENDS, help="overrides PROVER_MODEL_BACKEND")
+    fill.add_argument("--model", help="overrides PROVER_MODEL")
+    fill.add_argument("--max-tokens", type=_positive_int, default=2048)
+    fill.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
+    fill.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    fill.set_defaults(run=_fill)
 
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to listen on (default PROVER_SERVER_HOST)")

@@ -471,7 +471,11 @@ async def test_openapi_documents_every_endpoint_and_its_errors() -> None:
     paths = spec["paths"]
     expected = {("/v1/verify", "post"), ("/v1/prove", "post"), ("/v1/jobs/{job_id}", "get"),
                 ("/v1/jobs/{job_id}", "delete"), ("/v1/jobs/{job_id}/events", "get"),
-                ("/healthz", "get"), ("/metrics", "get")}
+                ("/healthz", "get"), ("/metrics", "get"),
+                # the web page's (server/web.py)
+                ("/v1/jobs", "get"), ("/v1/jobs/{job_id}/tree", "get"), ("/v1/problems", "get"),
+                ("/v1/problems/{dataset}/{name}", "get"),
+                ("/v1/complete", "post")}  # the editor tactics' (server/complete.py)
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     error_ref = "#/components/schemas/ErrorResponse"
     for path, method in expected:
