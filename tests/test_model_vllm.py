@@ -252,7 +252,8 @@ async def test_cancelling_a_caller_aborts_its_engine_requests(gen: VllmGenerator
             await task
     assert gen.stats.extra["aborted_requests"] - aborted_before == 2
     assert gen.in_flight == 0
-    assert gen.engine.get_num_unfinished_requests() == 0
+    # (AsyncLLM has this count from 0.26 on; its output processor has it in 0.25 too.)
+    assert gen.engine.output_processor.get_num_unfinished_requests() == 0
     # The engine itself stopped running them: it reports itself idle, and the next batch holds
     # only the new request.
     await wait_until_idle(gen)
