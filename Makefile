@@ -52,6 +52,8 @@ bench: $(BIN)/prover
 	$(BIN)/python benchmarks/verifier_pool.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/generation.py
+	$(BIN)/python benchmarks/service.py
+	@echo "benchmarks/gpu_generation.py needs a GPU (see README: On an H200)"
 
 lean:
 	bash scripts/install_lean.sh
