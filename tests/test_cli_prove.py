@@ -4,68 +4,37 @@ answers like a prover model would), the fake REPL, JSON output, exit codes, chec
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
+from tests.openai_stub import StubServer, openai_stub
 from tests.test_cli import prover
 
 
-class StubModel(BaseHTTPRequestHandler):
+def reply(prompt: str) -> str:
     """A 'model' that first writes a proof failing at its second line, then, resumed after
     `intro x` (the verified prefix), finishes it."""
-
-    prompts: ClassVar[list[str]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, body: dict[str, object]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._send({"object": "list", "data": [{"id": "stub-prover", "object": "model"}]})
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = request["prompt"]
-        type(self).prompts.append(prompt)
-        resumed = prompt.rstrip().endswith("-/") and "intro x" in prompt
-        text = "  simp\n  rfl\n```" if resumed else "  intro x\n  linarith [fail]\n```"
-        choices = [{"index": i, "text": text, "finish_reason": "stop"}
-                   for i in range(request.get("n", 1))]
-        self._send({"choices": choices, "usage": {"prompt_tokens": 10,
-                                                  "completion_tokens": 5 * len(choices)}})
+    resumed = prompt.rstrip().endswith("-/") and "intro x" in prompt
+    return "  simp\n  rfl\n```" if resumed else "  intro x\n  linarith [fail]\n```"
 
 
 @pytest.fixture
-def stub_url() -> Iterator[str]:
-    StubModel.prompts = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StubModel)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def stub() -> Iterator[StubServer]:
+    with openai_stub(reply) as server:
+        yield server
 
 
-def env(url: str) -> dict[str, str]:
-    return {"PROVER_MODEL_BACKEND": "openai", "PROVER_OPENAI_BASE_URL": url,
-            "PROVER_MODEL": "stub-prover", "PROVER_LEAN_WORKERS": "1"}
+def env(stub: StubServer | str) -> dict[str, str]:
+    url = stub if isinstance(stub, str) else stub.url
+    return {**StubServer(url).env(), "PROVER_LEAN_WORKERS": "1"}
 
 
-def test_prove_a_statement_with_rmaxts_json(stub_url: str) -> None:
+def test_prove_a_statement_with_rmaxts_json(stub: StubServer) -> None:
     done = prover("prove", "--statement", "theorem t1 (a : Nat) : a = a", "--header",
                   "import Mathlib\n", "--budget", "8", "--concurrency", "1", "--json",
-                  **env(stub_url))
+                  **env(stub))
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert set(out) >= {"proved", "proof", "verdict", "samples", "tree_size", "time_s"}
@@ -74,41 +43,41 @@ def test_prove_a_statement_with_rmaxts_json(stub_url: str) -> None:
                             "  intro x\n  simp\n  rfl")
     assert out["samples"] == 2 and out["tree_size"] == 2
     # The second request resumed from the verified prefix with its tactic state.
-    assert StubModel.prompts[1].endswith("  intro x\n  /- tactic state:\n"
+    assert stub.prompts[1].endswith("  intro x\n  /- tactic state:\n"
                                          "    ⊢ a = a [after: intro x]\n  -/\n")
 
 
-def test_prove_with_sampling_that_fails_exits_1(stub_url: str) -> None:
+def test_prove_with_sampling_that_fails_exits_1(stub: StubServer) -> None:
     done = prover("prove", "--statement", "theorem t1 (a : Nat) : a = a", "--search",
-                  "sampling", "--budget", "3", "--json", **env(stub_url))
+                  "sampling", "--budget", "3", "--json", **env(stub))
     assert done.returncode == 1, done.stderr
     out = json.loads(done.stdout)
     assert out == {**out, "proved": False, "proof": None, "samples": 3, "verdict": "failed"}
 
 
-def test_prove_a_file_and_a_dataset_problem(stub_url: str, tmp_path: Path) -> None:
+def test_prove_a_file_and_a_dataset_problem(stub: StubServer, tmp_path: Path) -> None:
     f = tmp_path / "goal.lean"
     f.write_text("import Mathlib\n\ntheorem t1 (a : Nat) : a = a := by\n  sorry\n")
-    done = prover("prove", str(f), "--budget", "4", "--concurrency", "1", **env(stub_url))
+    done = prover("prove", str(f), "--budget", "4", "--concurrency", "1", **env(stub))
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith("  intro x\n  simp\n  rfl\n")
     assert "t1: proved after 2 samples" in done.stderr
     done = prover("prove", "--dataset", "minif2f", "--problem", "mathd_algebra_478",
-                  "--search", "sampling", "--budget", "1", "--json", **env(stub_url))
+                  "--search", "sampling", "--budget", "1", "--json", **env(stub))
     assert done.returncode == 1, done.stderr
-    assert "theorem mathd_algebra_478" in StubModel.prompts[-1]
+    assert "theorem mathd_algebra_478" in stub.prompts[-1]
 
 
-def test_prove_resumes_from_a_checkpoint(stub_url: str, tmp_path: Path) -> None:
+def test_prove_resumes_from_a_checkpoint(stub: StubServer, tmp_path: Path) -> None:
     ck = tmp_path / "tree.json"
     args = ("prove", "--statement", "theorem t1 (a : Nat) : a = a", "--budget", "8",
             "--concurrency", "1", "--checkpoint", str(ck), "--json")
-    first = prover(*args, **env(stub_url))
+    first = prover(*args, **env(stub))
     assert first.returncode == 0 and ck.is_file()
-    calls = len(StubModel.prompts)
-    again = prover(*args, **env(stub_url))
+    calls = len(stub.prompts)
+    again = prover(*args, **env(stub))
     assert again.returncode == 0 and json.loads(again.stdout)["proved"] is True
-    assert len(StubModel.prompts) == calls  # the proof came from the checkpoint
+    assert len(stub.prompts) == calls  # the proof came from the checkpoint
 
 
 @pytest.mark.parametrize("args,message", [

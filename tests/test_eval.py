@@ -8,12 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -22,6 +20,7 @@ from prover.evaluation import EvalDirError, EvalSpec, evaluate, local_solver
 from prover.lean import LeanPool
 from prover.model.scripted import ScriptedGenerator
 from tests.conftest import REPO, fake_cmd, fake_settings
+from tests.openai_stub import StubServer, openai_stub
 
 FIVE = load_problems("minif2f", split="test")[:5]
 PROVABLE = {p.name for p in FIVE[::2]}  # problems 0, 2, 4
@@ -137,52 +136,20 @@ def test_malformed_dataset_line_names_the_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-class SlowModel(BaseHTTPRequestHandler):
-    """An OpenAI-compatible stub that answers like `model` above, slowly."""
-
-    delay = 0.15
-    seen: ClassVar[list[str]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._send({"object": "list", "data": [{"id": "stub", "object": "model"}]})
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(request["prompt"])
-        time.sleep(self.delay)
-        text = model(request["prompt"], 0)
-        self._send({"choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
-
-
 @pytest.fixture
-def stub() -> Iterator[str]:
-    SlowModel.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def stub() -> Iterator[StubServer]:
+    with openai_stub(lambda prompt: model(prompt, 0), delay=0.15) as server:
+        yield server
 
 
 def test_sigkill_half_way_then_rerun_loses_and_repeats_nothing(dataset: Path, tmp_path: Path,
-                                                               stub: str) -> None:
+                                                               stub: StubServer) -> None:
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "prover", "eval", "--dataset", str(dataset), "--search",
            "sampling", "--budget", "3", "--runs", "2", "--parallel", "2", "--concurrency", "1",
            "--out", str(out), "-q"]
-    env = {**os.environ, "PROVER_LEAN_REPL_CMD": fake_cmd(), "PROVER_MODEL_BACKEND": "openai",
-           "PROVER_OPENAI_BASE_URL": stub, "PROVER_MODEL": "stub", "PROVER_LEAN_WORKERS": "1"}
+    env = {**os.environ, **stub.env(), "PROVER_LEAN_REPL_CMD": fake_cmd(),
+           "PROVER_LEAN_WORKERS": "1"}
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     results = out / "results.jsonl"

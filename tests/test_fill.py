@@ -8,11 +8,8 @@ REPL: it accepts any proof without the word `fail` and without `sorry`.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from prover.fill import Filler, FillError, FillOptions, commands, sorries
 from prover.lean import LeanPool
 from prover.model.scripted import ScriptedGenerator
 from search import SearchConfig
+from tests.openai_stub import openai_stub
 from tests.server_support import settings
 from tests.test_cli import prover
 
@@ -171,39 +169,10 @@ async def test_a_file_that_does_not_parse_is_refused() -> None:
 # ---------------------------------------------------------------------- the command line
 
 
-class StubModel(BaseHTTPRequestHandler):
-    """An OpenAI-compatible `/v1/completions` answering like `model`."""
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, body: dict[str, object]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._send({"object": "list", "data": [{"id": "stub-prover", "object": "model"}]})
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        text = model(request["prompt"])
-        self._send({"choices": [{"index": i, "text": text, "finish_reason": "stop"}
-                                for i in range(request.get("n", 1))],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
-
-
 @pytest.fixture
 def stub_env() -> Iterator[dict[str, str]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StubModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"PROVER_MODEL_BACKEND": "openai", "PROVER_MODEL": "stub-prover",
-           "PROVER_OPENAI_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
-           "PROVER_LEAN_WORKERS": "1", "PROVER_LEAN_SANDBOX": "none"}
-    server.shutdown()
+    with openai_stub(model) as stub:
+        yield {**stub.env(), "PROVER_LEAN_WORKERS": "1", "PROVER_LEAN_SANDBOX": "none"}
 
 
 def test_cli_fill_writes_a_backup_and_is_idempotent(stub_env: dict[str, str],

@@ -1,0 +1,67 @@
+"""A stand-in for an OpenAI-compatible model server, for tests that run `prover` as a user
+would (a subprocess with `PROVER_MODEL_BACKEND=openai`): it answers `/v1/models` and
+`/v1/completions` with text computed from the prompt, optionally slowly, and records prompts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODEL = "stub-prover"
+
+
+@dataclass
+class StubServer:
+    url: str
+    prompts: list[str] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """The settings that point `prover` at this server."""
+        return {"PROVER_MODEL_BACKEND": "openai", "PROVER_OPENAI_BASE_URL": self.url,
+                "PROVER_MODEL": MODEL}
+
+
+@contextlib.contextmanager
+def openai_stub(reply: Callable[[str], str], delay: float = 0.0) -> Iterator[StubServer]:
+    """Serve on a free loopback port until the block ends; `reply(prompt)` is each choice."""
+    stub = StubServer("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, body: dict[str, object]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            stub.prompts.append(request["prompt"])
+            if delay:
+                time.sleep(delay)
+            n = request.get("n", 1)
+            text = reply(request["prompt"])
+            self._send({"choices": [{"index": i, "text": text, "finish_reason": "stop"}
+                                    for i in range(n)],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n}})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
