@@ -84,10 +84,7 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
     from search.progress import ProgressBar
 
     problem = _problem_of(args)
-    if args.backend:
-        settings = settings.with_overrides(model_backend=args.backend)
-    if args.model:
-        settings = settings.with_overrides(model=args.model)
+    settings = _model_overrides(args, settings)
     config = SearchConfig(
         algorithm=args.search, budget=args.budget, concurrency=args.concurrency,
         seed=args.seed, tactic_state_comment=not args.no_tactic_state,
@@ -127,10 +124,7 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from prover.evaluation.store import ResultStore
     from prover.runtime import Runtime
 
-    if args.backend:
-        settings = settings.with_overrides(model_backend=args.backend)
-    if args.model:
-        settings = settings.with_overrides(model=args.model)
+    settings = _model_overrides(args, settings)
     spec = EvalSpec(
         dataset=args.dataset, split=None if args.split == "all" else args.split,
         limit=args.limit,
@@ -212,10 +206,7 @@ async def _fill(args: argparse.Namespace, settings: Settings) -> int:
     from prover.runtime import Runtime
     from search import SearchConfig
 
-    if args.backend:
-        settings = settings.with_overrides(model_backend=args.backend)
-    if args.model:
-        settings = settings.with_overrides(model=args.model)
+    settings = _model_overrides(args, settings)
     path = Path(args.file)
     options = FillOptions(
         search=SearchConfig(algorithm=args.search, budget=args.budget,
@@ -243,6 +234,24 @@ async def _fill(args: argparse.Namespace, settings: Settings) -> int:
         print(report.summary(str(path)))
         print(f"backup: {backup}" if backup else "file unchanged")
     return EXIT_OK if report.proved == len(report.outcomes) else EXIT_NOT_PROVED
+
+
+def _add_model_options(parser: argparse.ArgumentParser, quiet_help: str) -> None:
+    """The options every command that samples from the model shares."""
+    parser.add_argument("--backend", choices=MODEL_BACKENDS,
+                        help="overrides PROVER_MODEL_BACKEND")
+    parser.add_argument("--model", help="overrides PROVER_MODEL")
+    parser.add_argument("--max-tokens", type=_positive_int, default=2048)
+    parser.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
+    parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+
+
+def _model_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
+    if args.backend:
+        settings = settings.with_overrides(model_backend=args.backend)
+    if args.model:
+        settings = settings.with_overrides(model=args.model)
+    return settings
 
 
 def _positive_int(text: str) -> int:
@@ -301,13 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="RMaxTS: no /- tactic state -/ comments in resumed prompts")
     prove.add_argument("--prompt", choices=PROMPT_MODES, help="prompt format "
                        "(default: PROVER_MODEL_PROMPT, non-cot)")
-    prove.add_argument("--backend", choices=MODEL_BACKENDS, help="overrides PROVER_MODEL_BACKEND")
-    prove.add_argument("--model", help="overrides PROVER_MODEL")
     prove.add_argument("--temperature", type=float, default=1.0)
     prove.add_argument("--top-p", type=float, default=0.95)
-    prove.add_argument("--max-tokens", type=_positive_int, default=2048)
-    prove.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
-    prove.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_model_options(prove, "no progress bar")
     prove.set_defaults(run=_prove)
 
     ev = sub.add_parser("eval", help="evaluate on a dataset (and `prover eval compare A B`)")
@@ -328,11 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--queue", help="redis:// URL: run the problems on `prover worker`s")
     ev.add_argument("--out", required=True, help="output directory (rerun it to resume)")
-    ev.add_argument("--backend", choices=MODEL_BACKENDS, help="overrides PROVER_MODEL_BACKEND")
-    ev.add_argument("--model", help="overrides PROVER_MODEL")
-    ev.add_argument("--max-tokens", type=_positive_int, default=2048)
-    ev.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
-    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_model_options(ev, "no progress bar")
     ev.set_defaults(run=_eval)
 
     fill = sub.add_parser("fill", help="replace every sorry of a Lean file that can be proved")
@@ -348,11 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--seed", type=int, default=0)
     fill.add_argument("--prompt", choices=PROMPT_MODES, help="prompt format "
                       "(default: PROVER_MODEL_PROMPT, non-cot)")
-    fill.add_argument("--backend", choices=MODEL_BACKENDS, help="overrides PROVER_MODEL_BACKEND")
-    fill.add_argument("--model", help="overrides PROVER_MODEL")
-    fill.add_argument("--max-tokens", type=_positive_int, default=2048)
-    fill.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
-    fill.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    _add_model_options(fill, "no progress lines")
     fill.set_defaults(run=_fill)
 
     serve = sub.add_parser("serve", help="run the HTTP service")
