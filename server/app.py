@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -30,6 +30,7 @@ from prover.problem_input import normalise_statement
 from server import errors
 from server.auth import Authenticator
 from server.complete import router as complete_router
+from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError, retry_after, validation_error
 from server.jobs import Job, JobStore
 from server.limits import ConcurrencyGate, RateLimiter, Saturated
@@ -56,10 +57,6 @@ REDIS_PROBE_S = 2.0  # /healthz and /metrics must answer even when Redis hangs
 DEFAULT_BUDGET = 128  # as `prover prove`
 _JOB_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 _EVENT_ID = re.compile(r"\d{1,20}(-\d{1,20})?")
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its answer was ready."""
 
 
 @dataclass
@@ -207,7 +204,7 @@ def _v1_router() -> APIRouter:
         metrics.verify_in_flight.inc()
         try:
             check = CheckRequest(code=body.code, statement=body.statement, timeout=body.timeout)
-            result = await _unless_client_leaves(request, pool.check(check))
+            result = await unless_client_leaves(request, pool.check(check))
         except StatementError as exc:
             raise validation_error(["statement"], str(exc)) from None
         except PoolClosed:
@@ -330,29 +327,6 @@ async def _job(service: Service, job_id: str) -> Job:
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id!r}")
     return job
-
-
-async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
-    """`work`'s result, or ClientGone (and `work` cancelled) if the client disconnects first,
-    so an abandoned check frees its verify slot and, if still queued, its place in the pool."""
-    task = asyncio.ensure_future(work)
-
-    async def gone() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(gone())
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        raise ClientGone
-    finally:
-        for t in (task, watcher):
-            t.cancel()
-        for t in (task, watcher):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
 
 
 # ------------------------------------------------------------------------------ ops

@@ -30,6 +30,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from server import errors
+from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError
 from server.jobs import JobStatus, JobStore
 from server.models import Text
@@ -165,7 +166,7 @@ def router() -> APIRouter:
         job, _ = await store.submit(KIND, body.model_dump(), owner=owner)
         service.metrics.jobs_submitted.labels("created").inc()
         try:
-            result = await _until_disconnect(request, asyncio.wait_for(
+            result = await unless_client_leaves(request, asyncio.wait_for(
                 _result_of(store, job.id), body.timeout + API_GRACE_S))
         except TimeoutError:
             await store.cancel(job.id)
@@ -173,7 +174,7 @@ def router() -> APIRouter:
             raise ApiError(504, "timeout", f"no completion within {body.timeout:g} s (job "
                            f"{job.id}; {depth} job(s) waiting for a worker): is a `prover "
                            "worker` running, with a free slot?") from None
-        except _ClientGone:
+        except ClientGone:
             await store.cancel(job.id)
             raise ApiError(499, "client_closed_request", "the client went away") from None
         versions = server_versions(service.settings.lean_workspace)
@@ -181,10 +182,6 @@ def router() -> APIRouter:
         return {**result, "notes": notes, "job_id": job.id, "server": versions}
 
     return r
-
-
-class _ClientGone(Exception):
-    pass
 
 
 async def _result_of(store: JobStore, job_id: str) -> dict[str, Any]:
@@ -202,29 +199,6 @@ async def _result_of(store: JobStore, job_id: str) -> dict[str, Any]:
                        (job.error if job and job.error else None) or f"job {status}")
     raise ApiError(503, "unavailable", f"the completion job {job_id} disappeared from Redis",
                    headers=errors.retry_after(1))
-
-
-async def _until_disconnect(request: Request, work: Any) -> dict[str, Any]:
-    """`work`'s result, or _ClientGone if the client disconnects first (the editor moved on:
-    the job is cancelled so its worker slot frees up)."""
-    task = asyncio.ensure_future(work)
-
-    async def gone() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(gone())
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return cast(dict[str, Any], task.result())
-        raise _ClientGone
-    finally:
-        for t in (task, watcher):
-            t.cancel()
-        for t in (task, watcher):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
 
 
 # ---------------------------------------------------------------------- the worker's side
