@@ -185,20 +185,17 @@ def router() -> APIRouter:
 
 
 async def _result_of(store: JobStore, job_id: str) -> dict[str, Any]:
-    async for _, event in store.events(job_id):
-        if event.get("type") != "result":
-            continue
-        status = event.get("status")
-        if status == JobStatus.SUCCEEDED and isinstance(event.get("result"), dict):
-            return cast(dict[str, Any], event["result"])
-        if status == JobStatus.CANCELLED:
-            raise ApiError(503, "unavailable", f"the completion job {job_id} was cancelled",
-                           headers=errors.retry_after(1))
-        job = await store.get(job_id)
-        raise ApiError(502, "completion_failed",
-                       (job.error if job and job.error else None) or f"job {status}")
-    raise ApiError(503, "unavailable", f"the completion job {job_id} disappeared from Redis",
-                   headers=errors.retry_after(1))
+    outcome = await store.outcome(job_id)
+    if outcome is None:
+        raise ApiError(503, "unavailable",
+                       f"the completion job {job_id} disappeared from Redis",
+                       headers=errors.retry_after(1))
+    if outcome.result is not None:
+        return outcome.result
+    if outcome.status is JobStatus.CANCELLED:
+        raise ApiError(503, "unavailable", f"the completion job {job_id} was cancelled",
+                       headers=errors.retry_after(1))
+    raise ApiError(502, "completion_failed", outcome.error or "the completion job failed")
 
 
 # ---------------------------------------------------------------------- the worker's side

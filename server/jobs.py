@@ -409,6 +409,13 @@ return status
 """
 
 
+@dataclass(frozen=True)
+class JobOutcome:
+    status: JobStatus
+    result: dict[str, Any] | None  # set when the job succeeded
+    error: str | None  # why not, otherwise
+
+
 class JobStore:
     """Jobs, their events and the work queue in one Redis; shared by the API and the workers.
 
@@ -588,6 +595,24 @@ class JobStore:
         if last in ("0", "0-0"):
             return bool(await self.client.xlen(key))
         return bool(await self.client.xrange(key, min=f"({last}", count=1))
+
+    async def outcome(self, job_id: str) -> JobOutcome | None:
+        """Wait for the job to end (XREAD BLOCK on its events); None if it vanished (expired).
+
+        For callers that queue work and need its answer: the completion endpoint and
+        distributed evaluations.
+        """
+        async for _, event in self.events(job_id):
+            if event.get("type") != "result":
+                continue
+            status = JobStatus(str(event.get("status")))
+            result = event.get("result")
+            if status is JobStatus.SUCCEEDED and isinstance(result, dict):
+                return JobOutcome(status, result, None)
+            job = await self.get(job_id)
+            error = (job.error if job and job.error else None) or f"job {status.value}"
+            return JobOutcome(status, None, error)
+        return None
 
     async def queue_depth(self) -> int:
         """Jobs waiting for a worker (queued, including those handed back by a stopping one)."""

@@ -54,18 +54,15 @@ async def queue_solver(spec: EvalSpec, settings: Settings) -> AsyncIterator[Solv
     async def solve(item: Item) -> dict[str, Any]:
         job, _ = await store.submit(KIND, job_request(spec, item), owner="eval",
                                     idempotency_key=f"{prefix}:{item.key}:{item.run}")
-        async for _, event in store.events(job.id):
-            if event.get("type") != "result":
-                continue
-            status = event.get("status")
-            if status == JobStatus.SUCCEEDED and isinstance(event.get("result"), dict):
-                return cast(dict[str, Any], event["result"])
-            if status == JobStatus.CANCELLED:
-                raise EvalJobFailed(f"job {job.id} ({item.key}, run {item.run}) was cancelled")
-            done = await store.get(job.id)
-            return row_of(item, None, (done.error if done else None) or f"job {status}")
-        raise EvalJobFailed(f"job {job.id} ({item.key}, run {item.run}) disappeared from Redis "
-                            "(expired?); rerun to queue it again")
+        outcome = await store.outcome(job.id)
+        if outcome is None:
+            raise EvalJobFailed(f"job {job.id} ({item.key}, run {item.run}) disappeared from "
+                                "Redis (expired?); rerun to queue it again")
+        if outcome.result is not None:
+            return outcome.result
+        if outcome.status is JobStatus.CANCELLED:
+            raise EvalJobFailed(f"job {job.id} ({item.key}, run {item.run}) was cancelled")
+        return row_of(item, None, outcome.error)
 
     try:
         yield solve
