@@ -41,8 +41,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +61,7 @@ from prover.lean import CheckRequest, LeanPool, Verdict  # noqa: E402
 from prover.model.scripted import ScriptedGenerator  # noqa: E402
 from prover.runtime import Runtime  # noqa: E402
 from server.jobs import JobStore  # noqa: E402
+from tests.fixtures.redis_server import RedisServer, free_port  # noqa: E402
 
 FAKE_REPL = REPO / "tests" / "fixtures" / "fake_repl.py"
 STATEMENT = "theorem bench_add_zero (x : Nat) (h : 0 < x) : x + 0 = x := by"
@@ -81,12 +80,6 @@ def pct(xs: list[float], q: float) -> float:
 
 def ms(x: float) -> float:
     return round(x * 1000, 3)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def environ(redis_url: str, port: int, empty_config: Path) -> dict[str, str]:
@@ -109,33 +102,15 @@ def environ(redis_url: str, port: int, empty_config: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def redis_server(directory: Path) -> Any:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed: run `make setup`")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-         "--logfile", str(directory / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServer(directory, fsync="everysec")
     try:
-        import redis
-
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 20
-        while True:  # bounded readiness wait for the process we just started
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("redis-server did not start") from None
-                time.sleep(0.05)
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    try:
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        server.stop()
 
 
 @contextlib.asynccontextmanager

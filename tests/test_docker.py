@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from prover.config import Settings
+from tests.fixtures.redis_server import free_port
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install -e '.[dev]')")
 
@@ -102,12 +103,6 @@ def spec() -> dict[str, Any]:
     text = interpolate(COMPOSE.read_text(encoding="utf-8"), example_env(REDIS_PASSWORD=PASSWORD))
     loaded: dict[str, Any] = yaml.safe_load(text)
     return loaded
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ------------------------------------------------------------------------- compose: the layout

@@ -30,6 +30,7 @@ from prover.config import Settings
 from prover.model.base import BackendUnavailable, GenerationError, SamplingParams
 from prover.model.factory import create_generator
 from prover.model.openai_backend import OpenAIGenerator
+from tests.fixtures.redis_server import free_port
 
 MODEL = "test-model"
 
@@ -373,12 +374,6 @@ def test_factory_names_the_missing_package(monkeypatch: pytest.MonkeyPatch) -> N
 VLLM_START_TIMEOUT_S = 300.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _tail(path: Path, lines: int = 40) -> str:
     text = path.read_text(errors="replace") if path.exists() else "(no log)"
     return "\n".join(text.splitlines()[-lines:])
@@ -395,7 +390,7 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     that must also cover the worker's own ~0.9 GiB, so small values fail; an explicit 128 MiB KV
     cache (room for ~100k tokens of the tiny model) is what keeps the reservation small.
     """
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",

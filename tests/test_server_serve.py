@@ -18,15 +18,10 @@ import pytest
 from prover.lean import CheckRequest, CheckResult, LeanPool
 from server.app import build_server, create_app
 from tests.conftest import fake_cmd
+from tests.fixtures.redis_server import free_port
 from tests.server_support import GOOD, HEADER, STATEMENT, settings, sse_events
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve_env(redis_url: str, port: int, **extra: str) -> dict[str, str]:
