@@ -74,7 +74,7 @@ class ProofTask:
         self.tactic_state_comment = tactic_state_comment
         self.probe = probe
         self.check_timeout = check_timeout
-        self.body_start = len(full_code(problem, "x")) - 1
+        self.body_start = len(problem.header + problem.formal_statement)  # as full_code lays it out
         self._probes: OrderedDict[str, asyncio.Future[tuple[Step, ...]]] = OrderedDict()
         self._probe_cache = probe_cache
         self.checks = 0
