@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
+from starlette.routing import BaseRoute
 
 from prover.config import Settings
 from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
@@ -96,11 +97,24 @@ async def _service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(_service)]
 
 
+@dataclass(frozen=True)
+class Addon:
+    """Routes an application adds to the service (the MCP endpoint), served behind the same API
+    keys, rate limit and body limit as `/v1`. The service knows nothing of what they do: the
+    `prover serve` command composes them in, so this package never imports an application.
+    `lifespan(service)` runs inside the service's own, once its pool and job store are up."""
+
+    prefix: str
+    routes: Sequence[BaseRoute]
+    lifespan: Callable[[Service], AbstractAsyncContextManager[None]] | None = None
+
+
 # ------------------------------------------------------------------------------ app
 
 
 def create_app(settings: Settings, *, pool: LeanPool | None = None,
-               store: JobStore | None = None, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
+               store: JobStore | None = None, heartbeat_s: float = HEARTBEAT_S,
+               addons: Sequence[Addon] = ()) -> FastAPI:
     """The ASGI app. A `pool` or `store` passed in is the caller's to start and close; what the
     app creates itself it starts on lifespan start and closes on lifespan end."""
     service = Service(settings=settings, metrics=Metrics(), gate=ConcurrencyGate(
@@ -129,7 +143,11 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
         log.info("service ready", extra={"lean_workers": service.pool.size,
                                          "verify_slots": service.gate.slots})
         try:
-            yield
+            async with AsyncExitStack() as addon_lifespans:
+                for addon in addons:
+                    if addon.lifespan is not None:
+                        await addon_lifespans.enter_async_context(addon.lifespan(service))
+                yield
         finally:
             service.draining.set()
             if own_store and service.store is not None:
@@ -152,10 +170,13 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     app.include_router(complete_router())  # POST /v1/complete, for the editor tactics
     app.include_router(_ops_router())
     install_web(app)  # the page at `/`, its files, and the endpoints it needs (server/web.py)
+    for addon in addons:
+        app.router.routes.extend(addon.routes)
     # Added last = outermost: RequestContext sees every request, Guard every /v1 request.
     app.add_middleware(Guard, auth=Authenticator(settings.api_keys),
                        limiter=RateLimiter(settings.api_rate_limit),
-                       max_body_bytes=settings.api_max_body_kb * 1024)
+                       max_body_bytes=settings.api_max_body_kb * 1024,
+                       prefixes=("/v1", *(addon.prefix for addon in addons)))
     app.add_middleware(RequestContext, metrics=service.metrics, router=app.router)
     return app
 
@@ -417,12 +438,12 @@ def build_server(settings: Settings, app: FastAPI) -> DrainingServer:
     return DrainingServer(config, app.state.service.draining)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, addons: Sequence[Addon] = ()) -> None:
     """`prover serve`: run until SIGTERM/SIGINT, then drain in-flight requests and stop.
     A failure to start (bad REPL command, ...) is re-raised as itself, so the CLI prints one
     clear line and exits 2."""
     configure_logging()
-    app = create_app(settings)
+    app = create_app(settings, addons=addons)
     try:
         build_server(settings, app).run()
     except SystemExit:
