@@ -10,6 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
+from apps.mcp_server.command import add_parser as add_mcp_parser
+from apps.mcp_server.command import add_serve_options as add_mcp_serve_options
 from prover.config import MODEL_BACKENDS, PROMPT_MODES, ConfigError, Settings
 from prover.datasets import DatasetError, Problem, find_problem
 from prover.evaluation.store import EvalDirError
@@ -178,6 +180,7 @@ def _eval_compare(argv: list[str]) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from apps.mcp_server.command import serve_addons
     from server.app import serve
 
     overrides: dict[str, object] = {}
@@ -185,12 +188,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         overrides["server_host"] = args.host
     if args.port:
         overrides["server_port"] = args.port
-    serve(settings.with_overrides(**overrides))
+    settings = settings.with_overrides(**overrides)
+    serve(settings, addons=serve_addons(args, settings))  # /mcp (apps/mcp_server)
     return EXIT_OK
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from apps.mcp_server.command import register_worker_kinds
     from server.worker import run_worker
+
+    register_worker_kinds()  # `fill` jobs of /mcp's fill_sorries
 
     if args.queue:
         settings = settings.with_overrides(redis_url=args.queue)
@@ -355,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to listen on (default PROVER_SERVER_HOST)")
     serve.add_argument("--port", type=int, help="port (default PROVER_SERVER_PORT, 8000)")
+    add_mcp_serve_options(serve)
     serve.set_defaults(run=_serve, sync=True)
 
     worker = sub.add_parser("worker", help="run a search worker that takes jobs from Redis")
@@ -363,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="search jobs run at once (default PROVER_WORKER_JOBS)")
     worker.add_argument("--name", help="consumer name (default: host name and process id)")
     worker.set_defaults(run=_worker, sync=True)
+
+    add_mcp_parser(sub)  # `prover mcp` (apps/mcp_server/command.py)
     return parser
 
 
