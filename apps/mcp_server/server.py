@@ -255,6 +255,7 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
 
     @mcp.tool(annotations=read_only)
     async def complete(
+        ctx: Context,
         line: Annotated[int, Field(ge=1, description=(
             "1-based line of the position where the next tactic goes (e.g. a `sorry`'s)."))],
         column: Annotated[int, Field(ge=0, description=(
@@ -293,7 +294,7 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
                 "header": header, "declaration": declaration, "goals": goals, "kind": kind,
                 "tactic_prefix": tactic_prefix, "num_samples": num_samples,
                 "timeout": timeout}).model_dump()
-            result = await backend.complete(body, "")
+            result = await backend.complete(body, _owner(ctx))
         return {**result, "goals": goals}
 
     # ------------------------------------------------------------------ find_problem
