@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -201,11 +203,11 @@ async def store(redis_url: str) -> AsyncIterator[JobStore]:
     await s.close()
 
 
-def http_client(url: str, key: str | None = None) -> Client:
+def http_client(url: str, key: str | None = None, mode: str = "auto") -> Client:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     transport = streamable_http_client(f"{url}/mcp", http_client=httpx2.AsyncClient(
         headers=headers, timeout=httpx2.Timeout(60, read=300)))
-    return Client(transport, read_timeout_seconds=60)
+    return Client(transport, read_timeout_seconds=60, mode=mode)
 
 
 async def test_http_agent_session(files: dict[str, Path], redis_url: str,
@@ -260,3 +262,38 @@ async def test_http_needs_an_api_key_when_keys_are_set(redis_url: str, store: Jo
                 "prove", {"statement": STATEMENT, "search": "sampling", "budget": 2}))
         (job,) = await store.recent(key_identity("k2"), 10)  # the job belongs to the key
         assert job.id == proved["job_id"] and not await store.recent("", 10)
+
+
+async def test_prover_serve_mounts_mcp_and_stops_cleanly_with_a_session_open(
+        redis_url: str, files: dict[str, Path]) -> None:
+    from tests.fixtures.redis_server import free_port
+    from tests.test_server_serve import serve_env
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prover", "serve", "--host", "127.0.0.1",
+         "--mcp-allow-root", str(files["allowed"])],
+        cwd=REPO, env=serve_env(redis_url, port), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+    def wait_listening() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "Uvicorn running on" in line:
+                return
+        pytest.fail("prover serve exited before listening")
+
+    try:
+        await asyncio.to_thread(wait_listening)
+        async with http_client(f"http://127.0.0.1:{port}", mode="legacy") as client:
+            assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+            good = HEADER + f"{STATEMENT}\n  simp\n"
+            assert data(await client.call_tool("verify", {"code": good}))["proved"] is True
+            # a handshake-era client (mode="legacy") with its session open: SIGTERM still drains
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.to_thread(proc.communicate, timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
