@@ -297,3 +297,38 @@ async def test_prover_serve_mounts_mcp_and_stops_cleanly_with_a_session_open(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_local_cancelled_prove_stops_its_search() -> None:
+    """`prover mcp`'s backend: cancelling the call cancels the model call in flight and the
+    server goes on (the SDK's in-memory transport, so the test holds the generator)."""
+    from apps.mcp_server.backends import LocalBackend
+    from apps.mcp_server.roots import AllowedRoots
+    from apps.mcp_server.server import build_server
+    from prover.lean import LeanPool
+
+    class Watched(HeldGenerator):
+        cancelled = asyncio.Event()
+
+        async def _generate(self, *args: Any) -> Any:
+            try:
+                return await super()._generate(*args)
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+
+    s = settings()
+    gen = Watched(["  linarith [fail]"], hold_at=1)
+    async with LeanPool(s) as pool:
+        backend = LocalBackend(s, generator=gen, pool=pool)
+        async with Client(build_server(backend, AllowedRoots([]))) as client:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "prove",
+                              {"statement": STATEMENT, "search": "sampling", "budget": 5})
+                await gen.holding.wait()
+                tg.cancel_scope.cancel()
+            await asyncio.wait_for(gen.cancelled.wait(), 30)
+            gen.replies, gen.hold_at = ["  rfl"], None
+            again = data(await client.call_tool(
+                "prove", {"statement": STATEMENT, "search": "sampling", "budget": 2}))
+            assert again["proved"] is True
