@@ -27,6 +27,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import TextResourceContents
 
 from apps.mcp_server.command import register_worker_kinds
 from apps.mcp_server.mount import mcp_addon
@@ -80,6 +81,12 @@ def tool_error(result: Any) -> str:
     return str(result.content[0].text)
 
 
+async def resource(client: Client, uri: str) -> dict[str, Any]:
+    (content,) = (await client.read_resource(uri)).contents
+    assert isinstance(content, TextResourceContents) and content.mime_type == "application/json"
+    return dict(json.loads(content.text))
+
+
 async def agent_session(client: Client, allowed: Path, outside: Path) -> str:
     """What an agent does with the server; returns the prove job's id."""
     listed = (await client.list_tools()).tools
@@ -112,32 +119,30 @@ async def agent_session(client: Client, allowed: Path, outside: Path) -> str:
     assert "toy_algebra_1" in tool_error(await client.call_tool(
         "prove", {"problem": "toy_algebra_9", "dataset": "toyset", "budget": 2}))
 
-    progress: list[tuple[float, float | None, str | None]] = []
+    seen: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     proved = data(await client.call_tool(
         "prove", {"statement": STATEMENT, "search": "sampling", "budget": 4},
         progress_callback=on_progress))
     assert proved["proved"] is True and STATEMENT in proved["proof"]
-    assert progress and progress[-1][0] == proved["samples"] and progress[-1][1] == 4
-    assert "samples" in (progress[-1][2] or "")
-    job = json.loads((await client.read_resource(
-        f"prover://jobs/{proved['job_id']}")).contents[0].text)
+    assert seen and seen[-1][0] == proved["samples"] and seen[-1][1] == 4
+    assert "samples" in (seen[-1][2] or "")
+    job = await resource(client, f"prover://jobs/{proved['job_id']}")
     assert job["status"] == "succeeded" and job["result"]["proved"] is True
 
     by_name = data(await client.call_tool(
         "prove", {"problem": "toy_numbers_2", "dataset": "toyset", "search": "rmaxts",
                   "budget": 3}))
     assert by_name["proved"] is True and "Nat.gcd 4 6 = 2" in by_name["proof"]
-    tree = json.loads((await client.read_resource(
-        f"prover://jobs/{by_name['job_id']}/tree")).contents[0].text)
+    tree = await resource(client, f"prover://jobs/{by_name['job_id']}/tree")
     assert tree["tree"]["new_nodes"][0]["id"] == 0
 
     found = data(await client.call_tool("find_problem", {"query": "gcd", "dataset": "toyset"}))
     assert [p["name"] for p in found["problems"]] == ["toy_numbers_2"]  # by statement text
-    listing = json.loads((await client.read_resource("prover://datasets")).contents[0].text)
+    listing = await resource(client, "prover://datasets")
     assert {"name": "toyset", "on_disk": True} in listing["datasets"]
 
     line = ONE_SORRY.split("\n").index("  sorry") + 1
