@@ -298,6 +298,8 @@ async def test_prover_serve_mounts_mcp_and_stops_cleanly_with_a_session_open(
             proc.send_signal(signal.SIGTERM)
             _, err = await asyncio.to_thread(proc.communicate, timeout=60)
         assert proc.returncode == 0, err
+        # the SDK's own logging setup did not take over: the service logs JSON lines only
+        assert all(json.loads(line)["logger"] for line in err.splitlines() if line.strip())
     finally:
         if proc.poll() is None:
             proc.kill()
