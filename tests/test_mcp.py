@@ -269,6 +269,21 @@ async def test_http_needs_an_api_key_when_keys_are_set(redis_url: str, store: Jo
         assert job.id == proved["job_id"] and not await store.recent("", 10)
 
 
+async def test_http_mcp_requests_count_against_the_rate_limit_and_body_limit(
+        redis_url: str) -> None:
+    s = settings(redis_url, api_rate_limit=3, api_max_body_kb=1)
+    app = create_app(s, addons=[mcp_addon(s)])
+    headers = {"Accept": "application/json, text/event-stream"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    async with live_server(app, s) as url, httpx.AsyncClient(base_url=url) as raw:
+        big = await raw.post("/mcp", headers=headers, json={**ping, "pad": "x" * 2048})
+        assert big.status_code == 413
+        statuses = [(await raw.post("/mcp", headers=headers, json=ping)).status_code
+                    for _ in range(3)]
+        assert statuses[-1] == 429 and 429 not in statuses[:-1]  # the 413 took a token too
+        assert (await raw.get("/healthz")).status_code == 200  # open, as for /v1
+
+
 async def test_prover_serve_mounts_mcp_and_stops_cleanly_with_a_session_open(
         redis_url: str, files: dict[str, Path]) -> None:
     from tests.fixtures.redis_server import free_port
