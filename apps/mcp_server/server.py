@@ -25,7 +25,13 @@ from apps.mcp_server.backends import Backend, BackendError, Progress, ProveSpec
 from apps.mcp_server.explain import explain
 from apps.mcp_server.roots import AllowedRoots, PathRefused
 from prover.config import Settings
-from prover.datasets import DatasetError, data_dir, indexed_problems, search_problems
+from prover.datasets import (
+    DatasetError,
+    data_dir,
+    indexed_problems,
+    search_problems,
+)
+from prover.datasets import find_problem as problem_by_name
 from prover.fill import FillError, commands
 from prover.lean import CheckRequest, LeanSetupError, PoolClosed, StatementError
 from prover.lean.process import ReplStartError
@@ -185,10 +191,8 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
                 target = problem_from_statement(statement, header=header)
             else:
                 found = [p for key, p in await _dataset(dataset) if key == problem]
-                if not found:
-                    from prover.datasets import find_problem
-
-                    await asyncio.to_thread(find_problem, dataset, str(problem))  # its message
+                if not found:  # the lookup's own error names the close matches
+                    await asyncio.to_thread(problem_by_name, dataset, str(problem))
                     raise ToolError(f"no problem {problem!r} in {dataset}")
                 target = found[0]
                 if header is not None:
