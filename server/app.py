@@ -104,7 +104,7 @@ class Addon:
     `prover serve` command composes them in, so this package never imports an application.
     `lifespan(service)` runs inside the service's own, once its pool and job store are up."""
 
-    prefix: str
+    paths: frozenset[str]  # exact paths the Guard protects, e.g. {"/mcp"}
     routes: Sequence[BaseRoute]
     lifespan: Callable[[Service], AbstractAsyncContextManager[None]] | None = None
 
@@ -176,7 +176,7 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     app.add_middleware(Guard, auth=Authenticator(settings.api_keys),
                        limiter=RateLimiter(settings.api_rate_limit),
                        max_body_bytes=settings.api_max_body_kb * 1024,
-                       prefixes=("/v1", *(addon.prefix for addon in addons)))
+                       also_guard=frozenset().union(*(addon.paths for addon in addons)))
     app.add_middleware(RequestContext, metrics=service.metrics, router=app.router)
     return app
 

@@ -3,7 +3,7 @@
 `RequestContext` (outermost): request id in and out, the access log line, request metrics, and
 the last line of defence that turns any exception into a JSON 500 naming the request id.
 
-`Guard` (for `/v1/*`, and the prefixes of added applications such as `/mcp`): API key, rate
+`Guard` (for `/v1/*`, and the paths of added applications such as `/mcp`): API key, rate
 limit, then the body: read here, chunk by chunk, and refused with 413 as soon as it passes the
 limit, whether or not a Content-Length announced it (chunked uploads announce nothing), and
 refused with 422 unless it is UTF-8. Doing this before
@@ -119,17 +119,17 @@ class _TooLarge(Exception):
 
 class Guard:
     def __init__(self, app: ASGIApp, *, auth: Authenticator, limiter: RateLimiter,
-                 max_body_bytes: int, prefixes: tuple[str, ...] = ("/v1",)) -> None:
+                 max_body_bytes: int, also_guard: frozenset[str] = frozenset()) -> None:
         self.app = app
-        self.prefixes = prefixes
         self.auth = auth
         self.limiter = limiter
         self.max_body = max_body_bytes
+        self.also_guard = also_guard  # paths outside /v1 with the same rules (/mcp)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not any(path == p or path.startswith(p + "/")
-                                              for p in self.prefixes):
+        if scope["type"] != "http" or not (path.startswith("/v1/") or path == "/v1"
+                                           or path in self.also_guard):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})

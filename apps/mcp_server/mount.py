@@ -38,4 +38,4 @@ def mcp_addon(settings: Settings, allow_roots: Sequence[str] = ()) -> Addon:
         async with backend.attached(service), mcp.session_manager.run():
             yield
 
-    return Addon(prefix=PATH, routes=list(http.routes), lifespan=lifespan)
+    return Addon(paths=frozenset({PATH}), routes=list(http.routes), lifespan=lifespan)
