@@ -62,11 +62,26 @@ class ProveSpec:
                 "budget": self.budget, "concurrency": self.concurrency, "seed": self.seed}
 
 
+def default_environment_only(settings: Settings, lean_env: str | None) -> None:
+    """The verifier has one Lean environment, `default`: refuse any other name, saying which
+    one there is. (Where environments by name exist, a backend picks the pool by `lean_env`
+    instead of calling this.)"""
+    if lean_env in (None, "", "default"):
+        return
+    from server.complete import server_versions
+
+    versions = server_versions(settings.lean_workspace)
+    raise BackendError(f"unknown lean_env {lean_env!r}: this server has one Lean environment, "
+                       f"`default` (Lean {versions['lean_version']}, Mathlib "
+                       f"{versions['mathlib_version']}); omit lean_env")
+
+
 class Backend(ABC):
     settings: Settings
 
     @abstractmethod
-    async def check(self, request: CheckRequest) -> CheckResult: ...
+    async def check(self, request: CheckRequest, lean_env: str | None = None) -> CheckResult:
+        """One check in the Lean environment named `lean_env` (None: the default)."""
 
     @abstractmethod
     async def prove(self, spec: ProveSpec, owner: str, progress: Progress) -> dict[str, Any]:
@@ -192,7 +207,8 @@ class LocalBackend(Backend):
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
 
-    async def check(self, request: CheckRequest) -> CheckResult:
+    async def check(self, request: CheckRequest, lean_env: str | None = None) -> CheckResult:
+        default_environment_only(self.settings, lean_env)
         return await (await self.pool()).check(request)
 
     async def prove(self, spec: ProveSpec, owner: str, progress: Progress) -> dict[str, Any]:
@@ -284,11 +300,12 @@ class ServiceBackend(Backend):
             raise BackendError("the service is starting; retry in a second")
         return self._service
 
-    async def check(self, request: CheckRequest) -> CheckResult:
+    async def check(self, request: CheckRequest, lean_env: str | None = None) -> CheckResult:
         """On the API's pool, through the same verify slots as `POST /v1/verify`."""
         from server.errors import ApiError
         from server.limits import Saturated
 
+        default_environment_only(self.settings, lean_env)
         service = self._svc()
         try:
             pool = service.lean()

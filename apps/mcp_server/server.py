@@ -39,7 +39,7 @@ from prover.model.base import BackendUnavailable, GenerationError
 from prover.problem_input import problem_from_statement
 from search import SearchSetupError
 from server.checkpoints import LatestWriter
-from server.complete import CompleteRequest, server_versions
+from server.complete import CompleteRequest
 
 NAME = "lean-prover"
 PROGRESS_INTERVAL_S = 0.2  # progress notifications at most this often (the latest one wins)
@@ -145,8 +145,8 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         `axioms` used and the `rejection` reason. `proved` is the only verdict that means the
         theorem is proved. Pass a non-proved answer to `explain_verdict` for what to change."""
         with _tool_errors():
-            request = _check_request(settings, code, statement, lean_env, timeout)
-            result = await backend.check(request)
+            request = _check_request(settings, code, statement, timeout)
+            result = await backend.check(request, lean_env)
         return {**result.to_json(), "proved": result.proved,
                 "lean_env": lean_env or "default"}
 
@@ -384,20 +384,11 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
 # ---------------------------------------------------------------------- helpers
 
 
-def _check_request(settings: Settings, code: str, statement: str | None, lean_env: str | None,
+def _check_request(settings: Settings, code: str, statement: str | None,
                    timeout: float | None) -> CheckRequest:
     if timeout is not None and timeout > settings.lean_timeout:
         raise ToolError(f"timeout must be at most {settings.lean_timeout:g} seconds "
                         "(the server's PROVER_LEAN_TIMEOUT)")
-    fields = {f.name for f in dataclasses.fields(CheckRequest)}
-    if "lean_env" in fields:  # environments by name, where the verifier has them
-        return CheckRequest(code=code, statement=statement, timeout=timeout,
-                            lean_env=lean_env)  # type: ignore[call-arg]
-    if lean_env not in (None, "", "default"):
-        versions = server_versions(settings.lean_workspace)
-        raise ToolError(f"unknown lean_env {lean_env!r}: this server has one Lean environment, "
-                        f"`default` (Lean {versions['lean_version']}, Mathlib "
-                        f"{versions['mathlib_version']}); omit lean_env")
     return CheckRequest(code=code, statement=statement, timeout=timeout)
 
 
