@@ -14,7 +14,7 @@ import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -59,6 +59,7 @@ answer into what to change with `explain_verdict`. Lean code is Lean 4 with Math
 the server (ask `verify` with `lean_env` omitted)."""
 
 Search = Literal["rmaxts", "sampling"]
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -83,10 +84,10 @@ def _owner(ctx: Context) -> str:
     return principal if principal.startswith("key:") else ""
 
 
-def _progress(ctx: Context, describe: Callable[[dict[str, Any]], str],
-              ) -> tuple[Progress, Callable[[], Awaitable[None]], Callable[[], None]]:
-    """(push, flush, close) for MCP progress notifications from a synchronous callback: sent
-    in the background, coalesced, never holding the search up."""
+async def _reporting(ctx: Context, describe: Callable[[dict[str, Any]], str],
+                     work: Callable[[Progress], Awaitable[T]]) -> T:
+    """Run `work` with a synchronous progress callback whose values go out as MCP progress
+    notifications: in the background, coalesced, never holding the search up."""
 
     async def send(p: dict[str, Any]) -> None:
         budget = p.get("budget")
@@ -95,7 +96,24 @@ def _progress(ctx: Context, describe: Callable[[dict[str, Any]], str],
 
     writer: LatestWriter[dict[str, Any]] = LatestWriter(send, PROGRESS_INTERVAL_S,
                                                         what="MCP progress")
-    return writer.push, writer.flush, writer.close
+    try:
+        result = await work(writer.push)
+    except BaseException:
+        writer.close()
+        raise
+    await writer.flush()
+    return result
+
+
+def _one_of(a: object, b: object, names: str) -> None:
+    if (a is None) == (b is None):
+        raise ToolError(f"give exactly one of {names}")
+
+
+def _within_budget(settings: Settings, budget: int) -> None:
+    if budget > settings.max_budget:
+        raise ToolError(f"budget must be at most {settings.max_budget} "
+                        "(the server's PROVER_MAX_BUDGET)")
 
 
 def _search_note(p: dict[str, Any]) -> str:
@@ -181,12 +199,9 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         `verdict`, `samples` used, `tree_size`, `time_s` and the `job_id` (readable later as
         the resource `prover://jobs/{job_id}`)."""
         with _tool_errors():
-            if (statement is None) == (problem is None):
-                raise ToolError("give exactly one of `statement` (a theorem) and `problem` "
-                                "(a dataset problem's name)")
-            if budget > settings.max_budget:
-                raise ToolError(f"budget must be at most {settings.max_budget} "
-                                "(the server's PROVER_MAX_BUDGET)")
+            _one_of(statement, problem,
+                    "`statement` (a theorem) and `problem` (a dataset problem's name)")
+            _within_budget(settings, budget)
             if statement is not None:
                 target = problem_from_statement(statement, header=header)
             else:
@@ -197,15 +212,9 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
                 target = found[0]
                 if header is not None:
                     target = dataclasses.replace(target, header=header)
-            push, flush, close = _progress(ctx, _search_note)
-            try:
-                result = await backend.prove(ProveSpec(target, search, budget, seed=seed),
-                                             _owner(ctx), push)
-            except BaseException:
-                close()
-                raise
-            await flush()
-        return result
+            spec = ProveSpec(target, search, budget, seed=seed)
+            return await _reporting(ctx, _search_note,
+                                    lambda push: backend.prove(spec, _owner(ctx), push))
 
     # ------------------------------------------------------------------ fill_sorries
 
@@ -236,23 +245,15 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         from prover.fill import read_lean
 
         with _tool_errors():
-            if (path is None) == (text is None):
-                raise ToolError("give exactly one of `path` (a file under an allowed root) "
-                                "and `text` (the file's contents)")
-            if budget > settings.max_budget:
-                raise ToolError(f"budget must be at most {settings.max_budget} "
-                                "(the server's PROVER_MAX_BUDGET)")
+            _one_of(path, text, "`path` (a file under an allowed root) and `text` (the "
+                    "file's contents)")
+            _within_budget(settings, budget)
             file = roots.check(path) if path is not None else None
             original = read_lean(file) if file is not None else str(text)
-            push, flush, close = _progress(
-                ctx, lambda p: f"sorry {p.get('samples')}/{p.get('budget')}: {p.get('note')}")
-            try:
-                answer = await backend.fill(original, {"search": search, "budget": budget,
-                                                       "seed": seed}, _owner(ctx), push)
-            except BaseException:
-                close()
-                raise
-            await flush()
+            options = {"search": search, "budget": budget, "seed": seed}
+            answer = await _reporting(
+                ctx, lambda p: f"sorry {p.get('samples')}/{p.get('budget')}: {p.get('note')}",
+                lambda push: backend.fill(original, options, _owner(ctx), push))
             return _fill_answer(file, original, answer, dry_run or file is None)
 
     # ------------------------------------------------------------------ complete
@@ -288,8 +289,7 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         from prover.fill import read_lean
 
         with _tool_errors():
-            if (path is None) == (code is None):
-                raise ToolError("give exactly one of `code` (the file's text) and `path`")
+            _one_of(code, path, "`code` (the file's text) and `path`")
             text = read_lean(roots.check(path)) if path is not None else str(code)
             header, declaration = _split_at(text, line, column)
             if goals is None:
