@@ -76,7 +76,7 @@ class Settings:
     verify_queue: int = 1000  # checks that may wait for a verify slot, all API keys together
     verify_queue_wait_s: float = 120.0  # a check that would wait longer is refused (503)
     api_max_batch_body_mb: int = 64  # body limit of the batch routes (MiB)
-    api_drain_mb: int = 64  # an oversized body is read and dropped up to this, then answered
+    api_drain_mb: int = 64  # an oversized body is read and dropped up to this past the limit
 
     @property
     def verify_slots(self) -> int:

@@ -204,9 +204,9 @@ class Guard:
         length = int(announced) if announced is not None and announced.strip().isdigit() else None
         if length is not None and length > limit:
             waiting = (_header(scope, b"expect") or b"").lower() == b"100-continue"
-            if waiting or length > self.drain:
+            if waiting or length > limit + self.drain:
                 raise _TooLarge(drained=False)  # refused before a byte of it is read
-            await self._drain(receive, 0)
+            await self._drain(receive, 0, limit)
             return None
         chunks: list[bytes] = []
         size = 0
@@ -221,16 +221,16 @@ class Guard:
                 chunks.clear()
                 if not more:
                     raise _TooLarge(drained=True)
-                await self._drain(receive, size)
+                await self._drain(receive, size, limit)
                 return None
             chunks.append(chunk)
             if not more:
                 return b"".join(chunks)
 
-    async def _drain(self, receive: Receive, size: int) -> None:
-        """Read and drop the rest of an oversized body, up to the drain cap; then refuse it
-        (None if the client left meanwhile: nobody to answer)."""
-        while size <= self.drain:
+    async def _drain(self, receive: Receive, size: int, limit: int) -> None:
+        """Read and drop the rest of an oversized body, up to the drain cap past the limit,
+        then refuse it (or just return if the client left meanwhile: nobody to answer)."""
+        while size <= limit + self.drain:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return None
