@@ -7,8 +7,9 @@ past the limit) gets an error result of its own; it never fails the batch it cam
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -133,3 +134,18 @@ def verify_json(result: CheckResult) -> dict[str, Any]:
 def result_json(item_id: Any, result: CheckResult) -> dict[str, Any]:
     """A batch item's result: the verify object with the item's `id`."""
     return {"id": item_id, **verify_json(result)}
+
+
+async def check_each(items: list[Item], window: int,
+                     check: Callable[[Item], Awaitable[dict[str, Any]]],
+                     emit: Callable[[int, dict[str, Any]], None]) -> None:
+    """`check` every item with at most `window` in flight, `emit(index, result)` as each one
+    finishes. A window rather than one task per item: a 10,000-item batch holds `window` places
+    in whatever queue `check` waits in, so others' work can come between its items."""
+    pending = iter(items)
+
+    async def feed() -> None:
+        for item in pending:
+            emit(item.index, await check(item))
+
+    await asyncio.gather(*(feed() for _ in range(max(1, min(window, len(items))))))

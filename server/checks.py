@@ -5,7 +5,6 @@ line and a limit set once holds for all of them."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -13,7 +12,7 @@ from starlette.requests import Request
 
 from prover.config import Settings
 from prover.lean import CheckRequest, CheckResult, LeanPool, PoolClosed, StatementError
-from prover.verify_items import Item, ItemError, result_json
+from prover.verify_items import Item, ItemError, check_each, result_json
 from server.admission import Admission, Refused
 from server.errors import ApiError, retry_after
 from server.metrics import Metrics
@@ -82,13 +81,11 @@ async def run_items(service: CheckingService, key: str, items: list[Item], windo
                     emit: Callable[[int, dict[str, Any]], None]) -> None:
     """Check `items` with `window` of them in flight at once and `emit(index, result JSON)` as
     each finishes. Per-item trouble becomes that item's result; only cancellation escapes."""
-    pending = iter(items)
 
-    async def feed() -> None:
-        for item in pending:
-            emit(item.index, await _one(service, key, item))
+    async def one(item: Item) -> dict[str, Any]:
+        return await _one(service, key, item)
 
-    await asyncio.gather(*(feed() for _ in range(window)))
+    await check_each(items, window, one, emit)
 
 
 async def _one(service: CheckingService, key: str, item: Item) -> dict[str, Any]:
