@@ -9,6 +9,7 @@ import concurrent.futures
 import json
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -141,31 +142,53 @@ def _burst_codes(n: int) -> tuple[list[str], list[str]]:
     return codes, expected
 
 
-async def test_a_burst_below_the_queue_depth_is_all_answered_with_httpx_and_urllib() -> None:
+async def test_a_burst_below_the_queue_depth_is_all_answered_through_every_api() -> None:
     """The issue's check: with the default slots (4 per worker) and a queue deeper than the
-    burst, 120 simultaneous requests from each client are all answered, none refused."""
+    burst, 120 simultaneous requests are all answered, none refused: our API and Kimina's,
+    with httpx and with urllib (kimina-client's own burst is in test_kimina_compat.py)."""
     s = settings(lean_workers=2, verify_queue=200, api_rate_limit=10_000)
     assert s.verify_slots == 8
     app = create_app(s)
     codes, expected = _burst_codes(120)
+    kimina_status = {"proved": True, "failed": False, "incomplete": False}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+
+    def ours(answer: dict[str, Any]) -> object:
+        return answer["verdict"]
+
+    def kimina(answer: dict[str, Any]) -> object:  # valid in Kimina's terms (is_valid)
+        response = answer["results"][0]["response"]
+        return not any(m["severity"] == "error" for m in response["messages"]) and not (
+            response.get("sorries"))
+
+    apis: list[tuple[str, Callable[[int, str], dict[str, Any]], Callable[..., object], list[
+        object]]] = [
+        ("/v1/verify", lambda i, c: {"code": c}, ours, list(expected)),
+        ("/api/check", lambda i, c: {"snippets": [{"id": str(i), "code": c}]}, kimina,
+         [kimina_status[v] for v in expected]),
+        ("/verify", lambda i, c: {"codes": [{"custom_id": i, "proof": c}]}, kimina,
+         [kimina_status[v] for v in expected]),
+    ]
     async with live_client(app, s, limits=limits) as client:
-        responses = await asyncio.gather(*(
-            client.post("/v1/verify", json={"code": c}) for c in codes))
-        assert [r.status_code for r in responses] == [200] * len(codes)
-        assert [r.json()["verdict"] for r in responses] == expected
+        base = str(client.base_url).rstrip("/")
+        for path, body, read, want in apis:
+            responses = await asyncio.gather(*(
+                client.post(path, json=body(i, c)) for i, c in enumerate(codes)))
+            assert [r.status_code for r in responses] == [200] * len(codes), path
+            assert [read(r.json()) for r in responses] == want, path
 
-        url = f"{client.base_url}/v1/verify".replace("//v1", "/v1")
+            def post(i: int, code: str, path: str = path,
+                     body: Callable[[int, str], dict[str, Any]] = body) -> tuple[int, object]:
+                request = urllib.request.Request(
+                    base + path, data=json.dumps(body(i, code)).encode(),
+                    headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=120) as answer:
+                    return answer.status, json.loads(answer.read())
 
-        def post(code: str) -> tuple[int, str]:
-            request = urllib.request.Request(url, data=json.dumps({"code": code}).encode(),
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=120) as answer:
-                return answer.status, json.loads(answer.read())["verdict"]
-
-        loop = asyncio.get_running_loop()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(codes)) as threads:
-            answers = await asyncio.gather(*(
-                loop.run_in_executor(threads, post, c) for c in codes))
-    assert answers == [(200, v) for v in expected]
+            loop = asyncio.get_running_loop()
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(codes)) as threads:
+                answers = await asyncio.gather(*(
+                    loop.run_in_executor(threads, post, i, c) for i, c in enumerate(codes)))
+            assert [status for status, _ in answers] == [200] * len(codes), path
+            assert [read(a) for _, a in answers] == want, path
     assert app.state.service.admission.refused == 0
