@@ -194,7 +194,7 @@ def _v1_router() -> APIRouter:
     )
     async def verify(body: VerifyRequest, request: Request, service: ServiceDep) -> Any:
         """Check a proof now, on this server's Lean pool, and return the verify object
-        (`verdict`, `messages`, `sorries`, `axioms`, `rejection`, `error`, `time_s`).
+        (`verdict`, `messages`, `sorries`, `axioms`, `rejection`, `error`, `time_s`, `cached`).
 
         At most PROVER_VERIFY_CONCURRENCY checks run at once; more wait their turn (round-robin
         between API keys) in a queue of PROVER_VERIFY_QUEUE; a full queue, or a wait expected
