@@ -46,6 +46,7 @@ from server.models import (
     VerifyRequest,
     VerifyResponse,
 )
+from server.result_cache import RedisResultCache
 from server.sse import event_stream
 from server.web import install_web
 
@@ -112,7 +113,8 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
         own_pool = own_store = False
         try:
             if pool is None:
-                service.pool = await LeanPool(settings).start()
+                service.pool = await LeanPool(
+                    settings, cache=RedisResultCache.from_settings(settings)).start()
                 own_pool = True
             else:
                 service.pool = pool

@@ -41,6 +41,7 @@ class CheckRequest:
     statement: str | None = None  # the theorem that must be proved, as in `formal_statement`
     timeout: float | None = None  # seconds for the proof; the configured default when None
     all_tactics: bool = False  # also return per-tactic goals (for tree search)
+    use_cache: bool = True  # False: never answer from the results cache (always run Lean)
 
 
 @dataclass(frozen=True)
