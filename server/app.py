@@ -26,9 +26,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
 
 from prover.config import Settings
-from prover.lean import LeanPool, PoolClosed, StatementError
+from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
 from prover.problem_input import normalise_statement
-from prover.verify_items import check_request, verify_json
 from server import batch, errors, kimina
 from server.admission import Admission
 from server.auth import Authenticator
@@ -50,6 +49,7 @@ from server.models import (
     VerifyRequest,
     VerifyResponse,
 )
+from server.result_cache import RedisResultCache
 from server.sse import event_stream
 from server.web import install_web
 
@@ -118,7 +118,8 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
         own_pool = own_store = False
         try:
             if pool is None:
-                service.pool = await LeanPool(settings).start()
+                service.pool = await LeanPool(
+                    settings, cache=RedisResultCache.from_settings(settings)).start()
                 own_pool = True
             else:
                 service.pool = pool
@@ -205,7 +206,8 @@ def _v1_router() -> APIRouter:
             raise validation_error(["timeout"], f"must be at most {settings.lean_timeout:g} "
                                    "seconds (PROVER_LEAN_TIMEOUT)")
         try:
-            wanted = check_request(body.code, body.statement, body.timeout, body.cache)
+            wanted = CheckRequest(code=body.code, statement=body.statement, timeout=body.timeout,
+                                  use_cache=body.cache)
             result = await unless_client_leaves(
                 request, check(service, principal_of(request), wanted))
         except StatementError as exc:
@@ -215,7 +217,7 @@ def _v1_router() -> APIRouter:
                            headers=retry_after(5)) from None
         except ClientGone:
             raise ApiError(499, "client_closed_request", "the client went away") from None
-        return verify_json(result)
+        return result.to_json()
 
     @router.post(
         "/prove", status_code=202, response_model=JobCreated, tags=["jobs"],
