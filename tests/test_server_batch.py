@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 from server.app import create_app
@@ -134,3 +135,18 @@ async def test_a_streaming_client_that_leaves_frees_everything_it_had_queued() -
             assert loop.time() < deadline, service.admission.stats()
             await asyncio.sleep(0.01)
         assert service.pool.completed < 20 and service.pool.stats()["queued"] == 0
+
+
+async def test_batch_items_say_when_their_verdict_was_cached_and_may_opt_out(
+        redis_url: str) -> None:
+    app = create_app(settings(redis_url))
+    unique = f"-- {uuid.uuid4()}\n"  # the Redis of other tests may know GOOD and BAD already
+    body = {"items": [{"id": "a", "code": GOOD + unique}, {"id": "b", "code": BAD + unique}]}
+    async with asgi_client(app) as client:
+        first = (await client.post("/v1/verify/batch", json=body)).json()["results"]
+        again = (await client.post("/v1/verify/batch", json=body)).json()["results"]
+        fresh = (await client.post("/v1/verify/batch", json={"items": [
+            {**item, "cache": False} for item in body["items"]]})).json()["results"]
+    assert [(r["verdict"], r["cached"]) for r in first] == [("proved", False), ("failed", False)]
+    assert [(r["verdict"], r["cached"]) for r in again] == [("proved", True), ("failed", True)]
+    assert [(r["verdict"], r["cached"]) for r in fresh] == [("proved", False), ("failed", False)]
