@@ -4,12 +4,12 @@
   started on first use, so an agent that only verifies never loads a model. A single user on
   their machine needs no Redis, no API and no keys; a search runs in this process and stops the
   moment the agent cancels the call.
-- `ServiceBackend` (`/mcp` of `prover serve`): the service's own Lean pool behind its verify
-  slots, and its Redis job queue for everything that needs the model (prove, complete, fill),
-  run by `prover worker`s. A tool call is then exactly an HTTP API call: same keys (the jobs
-  belong to the caller's key), same rate limit and body limit (the Guard sees `/mcp`), same
-  budget cap, same queue, visible at `/v1/jobs/{id}` and on the web page; a cancelled tool call
-  cancels its job.
+- `ServiceBackend` (`/mcp` of `prover serve`): the service's own Lean pool behind its fair
+  verify queue (server/checks.py), and its Redis job queue for everything that needs the
+  model (prove, complete, fill), run by `prover worker`s. A tool call is then exactly an HTTP
+  API call: same keys (the jobs belong to the caller's key), same rate limit and body limit (the
+  Guard sees `/mcp`), same budget cap, same queues, visible at `/v1/jobs/{id}` and on the web
+  page; a cancelled tool call cancels its job.
 
 Both answer with the JSON objects of the HTTP API (interface.md), so an agent sees one format.
 """
@@ -80,8 +80,10 @@ class Backend(ABC):
     settings: Settings
 
     @abstractmethod
-    async def check(self, request: CheckRequest, lean_env: str | None = None) -> CheckResult:
-        """One check in the Lean environment named `lean_env` (None: the default)."""
+    async def check(self, request: CheckRequest, lean_env: str | None = None,
+                    who: str = "anonymous") -> CheckResult:
+        """One check in the Lean environment named `lean_env` (None: the default); `who` is
+        the caller (an API key's identity, or an address) where callers take turns."""
 
     @abstractmethod
     async def prove(self, spec: ProveSpec, owner: str, progress: Progress) -> dict[str, Any]:
@@ -207,7 +209,8 @@ class LocalBackend(Backend):
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
 
-    async def check(self, request: CheckRequest, lean_env: str | None = None) -> CheckResult:
+    async def check(self, request: CheckRequest, lean_env: str | None = None,
+                    who: str = "anonymous") -> CheckResult:
         default_environment_only(self.settings, lean_env)
         return await (await self.pool()).check(request)
 
@@ -300,30 +303,18 @@ class ServiceBackend(Backend):
             raise BackendError("the service is starting; retry in a second")
         return self._service
 
-    async def check(self, request: CheckRequest, lean_env: str | None = None) -> CheckResult:
-        """On the API's pool, through the same verify slots as `POST /v1/verify`."""
+    async def check(self, request: CheckRequest, lean_env: str | None = None,
+                    who: str = "anonymous") -> CheckResult:
+        """On the API's pool, through the same fair verify queue as `POST /v1/verify`
+        (`who`'s turn among the callers waiting)."""
+        from server.checks import check
         from server.errors import ApiError
-        from server.limits import Saturated
 
         default_environment_only(self.settings, lean_env)
-        service = self._svc()
         try:
-            pool = service.lean()
-            started = service.gate.acquire()
-        except ApiError as exc:
+            return await check(self._svc(), who, request)
+        except ApiError as exc:  # overloaded, or starting
             raise BackendError(exc.message) from None
-        except Saturated as exc:
-            service.metrics.verify_saturated.inc()
-            raise BackendError(f"all {service.gate.slots} verify slots are busy; retry in "
-                               f"{exc.retry_after_s:.0f} s") from None
-        service.metrics.verify_in_flight.inc()
-        try:
-            result = await pool.check(request)
-        finally:
-            service.gate.release(started)
-            service.metrics.verify_in_flight.dec()
-        service.metrics.verdicts.labels(result.verdict.value).inc()
-        return result
 
     async def _submit(self, kind: str, request: dict[str, Any], owner: str) -> str:
         from server.errors import ApiError

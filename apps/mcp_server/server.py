@@ -75,12 +75,18 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError(f"invalid arguments: {problems}") from None
 
 
-def _owner(ctx: Context) -> str:
-    """The API key identity the service's Guard put on this HTTP request (jobs belong to it);
-    empty on stdio or without keys."""
+def _principal(ctx: Context) -> str:
+    """Who is calling, as the service's Guard put it on this HTTP request (`key:…` for an API
+    key, `addr:…` without keys); `anonymous` on stdio."""
     request = getattr(ctx.request_context, "request", None)
     scope = getattr(request, "scope", None) or {}
-    principal = str((scope.get("state") or {}).get("principal", ""))
+    return str((scope.get("state") or {}).get("principal", "") or "anonymous")
+
+
+def _owner(ctx: Context) -> str:
+    """Whose jobs these are: the API key's identity; empty (everyone's) without keys, as for
+    the HTTP API's jobs."""
+    principal = _principal(ctx)
     return principal if principal.startswith("key:") else ""
 
 
@@ -143,6 +149,7 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
 
     @mcp.tool(annotations=read_only)
     async def verify(
+        ctx: Context,
         code: Annotated[str, Field(min_length=1, description=(
             "A complete Lean 4 file: header (`import Mathlib` ...) and the theorem with its "
             "proof."))],
@@ -164,7 +171,7 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         theorem is proved. Pass a non-proved answer to `explain_verdict` for what to change."""
         with _tool_errors():
             request = _check_request(settings, code, statement, timeout)
-            result = await backend.check(request, lean_env)
+            result = await backend.check(request, lean_env, _principal(ctx))
         return {**result.to_json(), "proved": result.proved,
                 "lean_env": lean_env or "default"}
 
@@ -293,7 +300,7 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
             text = read_lean(roots.check(path)) if path is not None else str(code)
             header, declaration = _split_at(text, line, column)
             if goals is None:
-                goals = await _goals_at(backend, header, declaration)
+                goals = await _goals_at(backend, header, declaration, _principal(ctx))
             body = CompleteRequest.model_validate({
                 "header": header, "declaration": declaration, "goals": goals, "kind": kind,
                 "tactic_prefix": tactic_prefix, "num_samples": num_samples,
@@ -413,12 +420,12 @@ def _split_at(text: str, line: int, column: int) -> tuple[str, str]:
     return text[:cmd.start], declaration
 
 
-async def _goals_at(backend: Backend, header: str, declaration: str) -> list[str]:
+async def _goals_at(backend: Backend, header: str, declaration: str, who: str) -> list[str]:
     """Lean's goals at the end of `declaration`: the declaration cut there and closed with
     `sorry` is checked, and the last sorry's goal is the one at the position."""
     stub = declaration if declaration.rstrip().endswith(("by", "·", "=>")) or \
         declaration.endswith(("\n", " ")) else declaration + " "
-    result = await backend.check(CheckRequest(code=header + stub + "sorry\n"))
+    result = await backend.check(CheckRequest(code=header + stub + "sorry\n"), who=who)
     if not result.sorries:
         errors = [m.data.splitlines()[0] for m in result.messages if m.is_error][:2]
         raise ToolError("could not read the goals at that position (" + (
