@@ -71,6 +71,11 @@ class Settings:
     worker_jobs: int = 2  # search jobs one `prover worker` runs at once
     job_claim_idle_s: float = 60.0  # a job unheard of this long is taken over by another worker
     job_ttl_days: float = 30.0  # how long finished jobs and their events are kept
+    # Tactic sessions (prover/lean/tactic_session.py; extensions beyond interface.md).
+    tactic_workers: int = 1  # REPL processes leased for tactic sessions, beside the check pool
+    tactic_timeout: float = 60.0  # seconds for one tactic; past it the session's REPL restarts
+    session_idle_s: float = 600.0  # a tactic session unused this long expires
+    sessions_per_key: int = 16  # live tactic sessions one API key (or address) may hold
 
     @property
     def verify_slots(self) -> int:
@@ -256,6 +261,12 @@ def _build(values: Mapping[str, str]) -> Settings:
     put("job_claim_idle_s", "PROVER_JOB_CLAIM_IDLE_S", _positive_float,
         "a positive number of seconds")
     put("job_ttl_days", "PROVER_JOB_TTL_DAYS", _positive_float, "a positive number of days")
+    put("tactic_workers", "PROVER_TACTIC_WORKERS", _positive_int, "a positive integer")
+    put("tactic_timeout", "PROVER_TACTIC_TIMEOUT", _positive_float,
+        "a positive number of seconds")
+    put("session_idle_s", "PROVER_SESSION_IDLE_S", _positive_float,
+        "a positive number of seconds")
+    put("sessions_per_key", "PROVER_SESSIONS_PER_KEY", _positive_int, "a positive integer")
     put("api_keys", "PROVER_API_KEYS",
         lambda s: tuple(k.strip() for k in s.split(",") if k.strip()), "comma-separated keys")
     settings = replace(d, **kwargs)

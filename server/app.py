@@ -46,6 +46,7 @@ from server.models import (
     VerifyRequest,
     VerifyResponse,
 )
+from server.sessions import router as sessions_router
 from server.sse import event_stream
 from server.web import install_web
 
@@ -150,6 +151,7 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     errors.install_handlers(app)
     app.include_router(_v1_router())
     app.include_router(complete_router())  # POST /v1/complete, for the editor tactics
+    app.include_router(sessions_router())  # /v1/sessions: tactic sessions (server/sessions.py)
     app.include_router(_ops_router())
     install_web(app)  # the page at `/`, its files, and the endpoints it needs (server/web.py)
     # Added last = outermost: RequestContext sees every request, Guard every /v1 request.

@@ -475,7 +475,10 @@ async def test_openapi_documents_every_endpoint_and_its_errors() -> None:
                 # the web page's (server/web.py)
                 ("/v1/jobs", "get"), ("/v1/jobs/{job_id}/tree", "get"), ("/v1/problems", "get"),
                 ("/v1/problems/{dataset}/{name}", "get"),
-                ("/v1/complete", "post")}  # the editor tactics' (server/complete.py)
+                ("/v1/complete", "post"),  # the editor tactics' (server/complete.py)
+                # tactic sessions (server/sessions.py)
+                ("/v1/sessions", "post"), ("/v1/sessions/{session_id}/tactics", "post"),
+                ("/v1/sessions/{session_id}", "delete")}
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     error_ref = "#/components/schemas/ErrorResponse"
     for path, method in expected:
