@@ -138,6 +138,8 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     # Dataset and output-directory mistakes surface before a model loads for minutes.
     plan(spec)
     ResultStore(out, spec).open().close()
+    if spec.dataset.startswith("leandojo:"):
+        _report_leandojo_skips(spec.dataset, out)
     if args.queue:
         from prover.evaluation.distributed import queue_solver
 
@@ -157,6 +159,23 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps({k: summary[k] for k in ("dataset", "split", "problems", "proved",
                                                "pass_rate", "search", "budget", "runs")}))
     return EXIT_OK
+
+
+def _report_leandojo_skips(dataset: str, out: Path) -> None:
+    """Every LeanDojo theorem that cannot be proved here, with why, on stderr and in
+    DIR/skipped.jsonl (they are not in the plan, so not in the pass rate)."""
+    from prover.leandojo import load_benchmark
+
+    _, skipped = load_benchmark(dataset)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "skipped.jsonl").open("w", encoding="utf-8") as f:
+        for s in skipped:
+            f.write(json.dumps({"full_name": s.theorem.full_name, "url": s.theorem.url,
+                                "file_path": s.theorem.file_path, "reason": s.reason}) + "\n")
+            print(f"skipped {s.theorem.full_name}: {s.reason}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} LeanDojo theorem(s) skipped; listed in {out / 'skipped.jsonl'}",
+              file=sys.stderr)
 
 
 def _eval_compare(argv: list[str]) -> int:
@@ -316,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     prove.set_defaults(run=_prove)
 
     ev = sub.add_parser("eval", help="evaluate on a dataset (and `prover eval compare A B`)")
-    ev.add_argument("--dataset", required=True, help="minif2f, proofnet or a .jsonl file")
+    ev.add_argument("--dataset", required=True, help="minif2f, proofnet, a .jsonl file, or "
+                    "leandojo:PATH (LeanDojo Benchmark 4 JSON; see docs/tactics.md)")
     ev.add_argument("--split", default="test", help="test, valid or all (default test)")
     ev.add_argument("--limit", type=_positive_int, help="first N problems only")
     ev.add_argument("--problems", help="comma-separated problem names")
