@@ -14,7 +14,6 @@ search root as a directory named like the repository (`mathlib4` for
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import subprocess
@@ -83,7 +82,6 @@ def read_benchmark(path: Path) -> list[DojoTheorem]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
 def _head(directory: Path) -> str | None:
     try:
         done = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"],
@@ -93,8 +91,19 @@ def _head(directory: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def find_checkout(theorem: DojoTheorem, roots: Sequence[Path]) -> Path | str:
-    """The local checkout of the theorem's repository at its commit, or why there is none."""
+def find_checkout(
+    theorem: DojoTheorem, roots: Sequence[Path], heads: dict[Path, str | None] | None = None
+) -> Path | str:
+    """The local checkout of the theorem's repository at its commit, or why there is none.
+    `heads` memoises `git rev-parse HEAD` across the theorems of one benchmark file."""
+    heads = {} if heads is None else heads
+
+    def head(directory: Path) -> str | None:
+        key = directory.resolve()
+        if key not in heads:
+            heads[key] = _head(key)
+        return heads[key]
+
     candidates = []
     if Path(theorem.url).is_dir():
         candidates.append(Path(theorem.url))
@@ -105,11 +114,11 @@ def find_checkout(theorem: DojoTheorem, roots: Sequence[Path]) -> Path | str:
         return (f"repository {theorem.url} is not checked out locally (looked in {where}); "
                 f"clone it at commit {theorem.commit} there")
     for directory in seen:
-        head = _head(directory.resolve())
-        if head is not None and (head == theorem.commit or head.startswith(theorem.commit)):
+        at = head(directory)
+        if at is not None and (at == theorem.commit or at.startswith(theorem.commit)):
             return directory
-    heads = ", ".join(f"{d} is at {_head(d.resolve()) or 'no git commit'}" for d in seen)
-    return f"repository {theorem.url} is checked out, but not at commit {theorem.commit} ({heads})"
+    where = ", ".join(f"{d} is at {head(d) or 'no git commit'}" for d in seen)
+    return f"repository {theorem.url} is checked out, but not at commit {theorem.commit} ({where})"
 
 
 def _offset(text: str, line: int, column: int) -> int:
@@ -170,8 +179,9 @@ def problems(
     """Each theorem as a problem, or as a skipped one with the reason."""
     found: list[Problem] = []
     skipped: list[Skipped] = []
+    heads: dict[Path, str | None] = {}
     for theorem in theorems:
-        checkout = find_checkout(theorem, roots)
+        checkout = find_checkout(theorem, roots, heads)
         if isinstance(checkout, str):
             skipped.append(Skipped(theorem, checkout))
             continue
