@@ -84,13 +84,7 @@ _RESPONSES = {
 
 
 def _sessions(request: Request) -> TacticSessions:
-    service = request.app.state.service
-    pool = service.lean()
-    current: TacticSessions | None = getattr(request.app.state, "tactic_sessions", None)
-    if current is None or current.pool is not pool:
-        current = TacticSessions(pool, service.settings)
-        request.app.state.tactic_sessions = current
-    return current
+    return TacticSessions.of(request.app.state.service.lean())
 
 
 def _owner(request: Request) -> str:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 RETIRED_MEMORY = 4096  # ended session ids remembered, so a late request hears why
 Rebuild = Callable[[list[str]], CheckRequest]  # a tactic path -> the whole file to check
+_MANAGER_ATTR = "_tactic_sessions"  # where a pool keeps its manager (TacticSessions.of)
 
 
 class SessionError(Exception):
@@ -165,7 +166,17 @@ def file_rebuilder(text: str, line: int, column: int, end_column: int) -> Rebuil
 
 
 class TacticSessions:
-    """Every tactic session of one process (the API's, or a local search's)."""
+    """Every tactic session on one pool: the API's, a Dojo's, the best-first searches'."""
+
+    @classmethod
+    def of(cls, pool: LeanPool) -> TacticSessions:
+        """The pool's one manager, so every user shares its leased workers instead of each
+        leasing REPL processes of its own."""
+        found = getattr(pool, _MANAGER_ATTR, None)
+        if not isinstance(found, cls):
+            found = cls(pool)
+            setattr(pool, _MANAGER_ATTR, found)
+        return found
 
     def __init__(
         self, pool: LeanPool, settings: Settings | None = None,
@@ -264,8 +275,12 @@ class TacticSessions:
             node = session.nodes[node.parent] if node.parent is not None else None
         return out[::-1]
 
-    async def apply(self, session_id: str, state: int, tactic: str) -> TacticOutcome:
-        """Run one tactic on one state of a session."""
+    async def apply(
+        self, session_id: str, state: int, tactic: str, timeout: float | None = None
+    ) -> TacticOutcome:
+        """Run one tactic on one state of a session (within `timeout`, PROVER_TACTIC_TIMEOUT
+        when None)."""
+        limit = timeout if timeout is not None else self.settings.tactic_timeout
         session = self._session(session_id)
         node = self._node(session, state)
         host = session.host
@@ -273,13 +288,11 @@ class TacticSessions:
             self._check_alive(session)
             repl = host.repl
             try:
-                answer = await repl.request(
-                    protocol.tactic(tactic, node.repl_id), self.settings.tactic_timeout
-                )
+                answer = await repl.request(protocol.tactic(tactic, node.repl_id), limit)
             except ReplFailure as exc:
                 await repl.discard()
                 reason = (
-                    f"a tactic ran past {self.settings.tactic_timeout:g} s "
+                    f"a tactic ran past {limit:g} s "
                     "(PROVER_TACTIC_TIMEOUT) and its Lean worker was restarted"
                     if isinstance(exc, ReplTimeout)
                     else f"its Lean worker stopped ({exc})"
