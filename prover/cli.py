@@ -89,7 +89,8 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
         algorithm=args.search, budget=args.budget, concurrency=args.concurrency,
         seed=args.seed, tactic_state_comment=not args.no_tactic_state,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
-        ordered=args.deterministic,
+        ordered=args.deterministic, tactics_per_expansion=args.tactics,
+        prompt_format=args.tactic_prompt,
     )
     params = SamplingParams(temperature=args.temperature, top_p=args.top_p,
                             max_tokens=args.max_tokens)
@@ -316,8 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--problem", help="the problem's name in --dataset")
     prove.add_argument("--header", help="Lean header (imports, opens) to use instead of the "
                        "default / the file's / the dataset's")
-    prove.add_argument("--search", choices=("sampling", "rmaxts"), default="rmaxts")
-    prove.add_argument("--budget", type=_positive_int, default=128, help="samples (default 128)")
+    prove.add_argument("--search", choices=("sampling", "rmaxts", "bfs"), default="rmaxts",
+                       help="bfs: best-first tactic search (docs/tactics.md)")
+    prove.add_argument("--budget", type=_positive_int, default=128,
+                       help="samples, or expansions with bfs (default 128)")
+    prove.add_argument("--tactics", type=_positive_int, default=8,
+                       help="bfs: tactics sampled per expansion (default 8)")
+    prove.add_argument("--tactic-prompt", choices=("bfs-prover", "reprover"),
+                       default="bfs-prover", help="bfs: BFS-Prover's `{state}:::` (default) "
+                       "or ReProver's state alone")
     prove.add_argument("--concurrency", type=_positive_int, default=32,
                        help="samples in flight (default 32)")
     prove.add_argument("--seed", type=int, default=0)
@@ -340,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", help="test, valid or all (default test)")
     ev.add_argument("--limit", type=_positive_int, help="first N problems only")
     ev.add_argument("--problems", help="comma-separated problem names")
-    ev.add_argument("--search", choices=("sampling", "rmaxts"), default="rmaxts")
+    ev.add_argument("--search", choices=("sampling", "rmaxts", "bfs"), default="rmaxts")
     ev.add_argument("--budget", type=_positive_int, default=128,
                     help="samples per problem per run (default 128)")
     ev.add_argument("--runs", type=_positive_int, default=1, help="independent runs (default 1)")

@@ -5,6 +5,7 @@ and anything else does not parse. The scripted step prover gets `step` right onl
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -89,5 +90,55 @@ async def test_bfs_without_logprobs_says_which_backends_give_them() -> None:
     problem = problem_from_statement(STATEMENT, header="import Mathlib\n")
     async with LeanPool(fake_settings(None, lean_sandbox="none", lean_workers=1)) as pool:
         config = SearchConfig(algorithm="bfs", budget=2)
-        with pytest.raises(SearchSetupError, match="log-probabilities.*vllm or openai"):
+        with pytest.raises(SearchSetupError, match=r"log-probabilities.*vllm or openai"):
             await search_proof(problem, ScriptedGenerator(lambda p, s: "step"), pool, config)
+
+
+async def test_bfs_runs_in_the_service_with_its_live_tree(redis_url: str) -> None:
+    """`POST /v1/prove` with `"search": "bfs"`: a worker runs it, the job streams tree deltas
+    like RMaxTS's, and a late viewer's `/tree` snapshot holds the proof path."""
+    from server.app import create_app
+    from tests.server_support import live_client, settings, sse_events, worker
+
+    def script(prompt: str, seed: int) -> tuple[str, float]:
+        return ("step", -0.2) if seed % 3 == 0 else ("ring_nf", -1.5)
+
+    s = settings(redis_url, worker_jobs=1, lean_workers=1)
+    app = create_app(s)
+    async with live_client(app, s) as client, worker(s, ScriptedGenerator(script)):
+        r = await client.post("/v1/prove", json={
+            "formal_statement": "theorem climb (n : Nat) : stairs 2", "header": "import Mathlib\n",
+            "search": "bfs", "budget": 6})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        types, deltas = [], []
+        async with client.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
+            async for event_id, data in sse_events(stream):
+                if event_id is not None:
+                    types.append(data["type"])
+                    deltas += data.get("deltas", []) if data["type"] == "tree" else []
+        assert types[-1] == "result" and "progress" in types
+        assert deltas[0]["reset"] and deltas[-1]["proof_path"] == [0, 1, 2]
+        view = (await client.get(f"/v1/jobs/{job_id}")).json()
+        assert view["result"]["proved"] and view["result"]["proof"].endswith("  step\n  step")
+        live = (await client.get(f"/v1/jobs/{job_id}/tree")).json()
+        assert live["tree"]["proof_path"] == [0, 1, 2]
+        assert [n["state"] for n in live["tree"]["new_nodes"]][:2] == [
+            "⊢ stairs 2", "⊢ stairs 1"]
+
+
+def test_prove_search_bfs_from_the_command_line_with_an_openai_server() -> None:
+    """The OpenAI-compatible backend asks for and sums token log-probabilities."""
+    from tests.openai_stub import openai_stub
+    from tests.test_cli import prover
+    from tests.test_cli_prove import env
+
+    with openai_stub(lambda prompt: "step" if prompt.endswith(":::") else "sorry") as stub:
+        done = prover("prove", "--statement", "theorem climb (n : Nat) : stairs 2",
+                      "--header", "import Mathlib", "--search", "bfs", "--budget", "5",
+                      "--tactics", "2", "--json", **env(stub))
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["proved"] and out["samples"] == 2 and out["tree_size"] == 3
+    assert out["proof"].endswith("stairs 2 := by\n  step\n  step")
+    assert all(p.endswith(":::") for p in stub.prompts)
