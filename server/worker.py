@@ -420,8 +420,9 @@ class Worker:
         task.add_done_callback(self._chores.discard)
 
     async def _compact_events(self, lease: Lease, job_log: JobLog) -> None:
-        """Drop a finished tree search's (RMaxTS, best-first) `tree` events (its tree snapshot keeps the tree), a
-        while after it finished so that viewers still reading the stream get them first. Best
+        """Drop a finished tree search's (RMaxTS, best-first) `tree` events (its tree snapshot
+        keeps the tree), a while after it finished so that viewers still reading the stream get
+        them first. Best
         effort: a worker that stops before then leaves them to expire with the job."""
         if lease.job.request.get("search", "rmaxts") == "sampling" or lease.job.kind != "prove":
             return
