@@ -142,3 +142,22 @@ def test_prove_search_bfs_from_the_command_line_with_an_openai_server() -> None:
     assert out["proved"] and out["samples"] == 2 and out["tree_size"] == 3
     assert out["proof"].endswith("stairs 2 := by\n  step\n  step")
     assert all(p.endswith(":::") for p in stub.prompts)
+
+
+async def test_a_tactic_past_its_timeout_is_a_failed_edge_and_the_search_goes_on() -> None:
+    """The hanging tactic is the likeliest at every state; each time it runs out its timeout
+    the REPL is restarted, and the search reopens its session and replays the path it needs."""
+    problem = problem_from_statement("theorem climb (n : Nat) : stairs 2",
+                                     header="import Mathlib\n")
+
+    def script(prompt: str, seed: int) -> tuple[str, float]:
+        return ("step -- fake:hang", -0.01) if seed % 2 == 0 else ("step", -1.0)
+
+    async with LeanPool(fake_settings(None, lean_sandbox="none", lean_workers=1)) as pool:
+        config = SearchConfig(algorithm="bfs", budget=4, tactics_per_expansion=2)
+        search = BestFirstSearch(problem, ScriptedGenerator(script), pool, config,
+                                 tactic_timeout=0.5)
+        result = await search.run()
+    assert result.proved and result.samples == 2
+    assert search.generation == 3  # opened, then reopened after each of the two timeouts
+    assert result.proof is not None and "fake:hang" not in result.proof
