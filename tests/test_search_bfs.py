@@ -1,7 +1,8 @@
 """`--search bfs`: best-first tactic search (search/bfs.py) on the fake REPL's stairs world,
 where `⊢ stairs N` needs N `step` tactics, `skip` leaves the goals as they are (a state to
-merge), `native_decide` closes the goal in tactic mode only (the whole-file check refuses it),
-and anything else does not parse. The scripted step prover gets `step` right only sometimes."""
+merge), `fake_unsolved` closes the goal in tactic mode only (the whole-file check finds it
+unsolved), and anything else does not parse. The scripted step prover gets `step` right only
+sometimes."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.conftest import fake_settings
 
 DEPTH = 4
 STATEMENT = f"theorem climb (n : Nat) : stairs {DEPTH}"
-WRONG = ("skip", "native_decide", "simp", "omega", "linarith")
+WRONG = ("skip", "fake_unsolved", "simp", "omega", "linarith")
 
 
 def step_prover(p: float) -> ScriptedGenerator:
@@ -66,7 +67,7 @@ async def test_bfs_proves_what_the_model_gets_right_only_sometimes() -> None:
     # Each state needs one `step` among 12 samples (p = 0.98), four times over: ~94% of runs.
     assert proved >= 16, proved
     assert merged > 0  # `skip` reached states already seen
-    assert refused > 0  # `native_decide` closed goals in tactic mode; the file check refused
+    assert refused > 0  # `fake_unsolved` closed goals in tactic mode; the file check refused
 
 
 async def test_bfs_ranks_by_cumulative_logprob_and_uses_the_prompt_format() -> None:

@@ -1,8 +1,9 @@
 """Tactic sessions, in the pool (prover/lean/tactic_session.py) and over HTTP (/v1/sessions).
 
 Lean is the fake REPL's scripted stairs world: the goal `stairs N` needs N `step` tactics, `skip`
-changes nothing, `native_decide` closes the goal in tactic mode only (the whole-file check refuses
-it), and any other tactic does not parse.
+changes nothing, `fake_unsolved` closes the goal in tactic mode only (the whole-file check finds
+the goals unsolved, as tactic mode has accepted wrong proofs), and any other tactic does not
+parse.
 """
 
 from __future__ import annotations
@@ -59,10 +60,16 @@ async def test_tactic_mode_closing_the_goal_is_not_proved_when_the_file_check_re
     async with LeanPool(s) as pool:
         sessions = TacticSessions(pool)
         sid, _ = await sessions.open(header=HEADER, statement=STAIRS)
-        cheat = await sessions.apply(sid, 0, "native_decide")
-        assert cheat.kind == "error"
-        assert "whole-file check" in (cheat.error or "") and "rejected" in (cheat.error or "")
+        checks = pool.completed
+        wrong = await sessions.apply(sid, 0, "fake_unsolved")
+        assert wrong.kind == "error" and pool.completed == checks + 1
+        assert "whole-file check" in (wrong.error or "") and "failed" in (wrong.error or "")
+        cheat = await sessions.apply(sid, 0, "native_decide")  # refused before Lean runs it
+        assert cheat.kind == "error" and "native_decide" in (cheat.error or "")
+        assert pool.completed == checks + 1
         assert (await sessions.apply(sid, 0, "step")).kind == "state"  # still usable
+        with pytest.raises(SessionSetupError, match="#eval"):
+            await sessions.open(file=f"{HEADER}#eval 1\n{STAIRS} := by\n  sorry\n")
 
 
 async def test_a_file_with_sorry_opens_a_session_and_the_proof_replaces_the_sorry() -> None:

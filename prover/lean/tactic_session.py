@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prover.config import Settings
-from prover.lean import protocol
-from prover.lean.checker import CheckRequest
+from prover.lean import policy, protocol
+from prover.lean.checker import CheckRequest, prepare
 from prover.lean.pool import LeanPool
 from prover.lean.process import ReplFailure, ReplProcess, ReplTimeout
 from prover.lean.session import EnvFailure, ReplSession
@@ -215,6 +215,10 @@ class TacticSessions:
             else:
                 assert file is not None
                 code, rebuild = file, None
+            # The file goes through the same policy scan as a check, before Lean runs it.
+            screened = prepare(CheckRequest(code=code), self.settings)
+            if isinstance(screened, CheckResult):
+                raise SessionSetupError(f"refused before Lean: {screened.rejection}")
             host = self._host()
             async with host.lock:
                 await self._recycle_if_idle(host)
@@ -244,6 +248,8 @@ class TacticSessions:
                 first = next((m.data for m in env.messages if m.is_error), "error")
                 raise SessionSetupError(f"the header does not elaborate: {first}")
             resp = await repl.command(split.body, env, timeout)
+        except RuntimeError as exc:  # the REPL refused the command (`{"message": ...}`)
+            raise SessionSetupError(str(exc)) from exc
         except ReplFailure as exc:
             await repl.discard()
             self._end_host(host, f"the Lean worker failed while opening the session ({exc})")
@@ -283,6 +289,9 @@ class TacticSessions:
         limit = timeout if timeout is not None else self.settings.tactic_timeout
         session = self._session(session_id)
         node = self._node(session, state)
+        violation = policy.scan(tactic, allow_native_decide=self.settings.allow_native_decide)
+        if violation is not None:  # as a check would, before any Lean time is spent
+            return TacticOutcome("error", error=f"refused before Lean: {violation.describe()}")
         host = session.host
         async with host.lock:
             self._check_alive(session)
