@@ -171,8 +171,9 @@ class Dojo:
     """`with Dojo(theorem) as (dojo, initial_state):` then `dojo.run_tac(state, tactic)`.
 
     `url` (and `api_key`) use a running service; without it a local pool is started from
-    `settings` (default: `Settings.load()`, i.e. the PROVER_* variables). `repos` are directories
-    holding checkouts named like their repository.
+    `settings` (default: `Settings.load()`, i.e. the PROVER_* variables). `timeout` is
+    LeanDojo's: seconds for one tactic locally, for one HTTP exchange remotely. `repos` are
+    directories holding checkouts named like their repository.
     """
 
     def __init__(
@@ -192,7 +193,10 @@ class Dojo:
         if self._url is not None:
             backend: _Sessions = RemoteSessions(self._url, self._api_key, float(self.timeout))
         else:
-            backend = LocalSessions(self._settings or Settings.load())
+            # LeanDojo's `timeout` bounds one tactic; locally it is the sessions' own limit.
+            settings = (self._settings or Settings.load()).with_overrides(
+                tactic_timeout=float(self.timeout))
+            backend = LocalSessions(settings)
         try:
             opened = backend.open(self.problem.header, self.problem.formal_statement)
         except BaseException:

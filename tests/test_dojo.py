@@ -19,6 +19,7 @@ os.environ.setdefault("DISABLE_REMOTE_CACHE", "1")
 from lean_dojo import (
     DojoCrashError,
     DojoInitError,
+    DojoTacticTimeoutError,
     LeanError,
     LeanGitRepo,
     ProofFinished,
@@ -97,6 +98,12 @@ async def test_dojo_through_the_sessions_api(theorem: Theorem) -> None:
 
         with pytest.raises(DojoCrashError, match="Lean worker stopped"):
             await asyncio.to_thread(crash)
+
+
+def test_a_tactic_past_leandojos_timeout_is_its_timeout_error(theorem: Theorem) -> None:
+    with Dojo(theorem, timeout=1, settings=fake_settings(None, lean_sandbox="none")) as (
+            dojo, state), pytest.raises(DojoTacticTimeoutError, match="PROVER_TACTIC_TIMEOUT"):
+        dojo.run_tac(state, "step -- fake:hang")
 
 
 def test_a_theorem_not_checked_out_here_says_how_to_get_it(theorem: Theorem,

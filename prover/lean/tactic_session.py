@@ -344,8 +344,8 @@ class TacticSessions:
         )
 
     async def end(self, session_id: str) -> None:
-        """End a session (DELETE); ending an unknown or finished one is an error only if the
-        id was never seen."""
+        """End a session (DELETE). Ending one that is already over is fine; an id never seen
+        raises SessionNotFound."""
         session = self._live.pop(session_id, None)
         if session is None:
             if session_id in self._retired:
