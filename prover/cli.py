@@ -109,7 +109,8 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
         algorithm=args.search, budget=args.budget, concurrency=args.concurrency,
         seed=args.seed, tactic_state_comment=not args.no_tactic_state,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
-        ordered=args.deterministic,
+        ordered=args.deterministic, tactics_per_expansion=args.tactics,
+        prompt_format=args.tactic_prompt,
     )
     params = SamplingParams(temperature=args.temperature, top_p=args.top_p,
                             max_tokens=args.max_tokens)
@@ -158,6 +159,8 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     # Dataset and output-directory mistakes surface before a model loads for minutes.
     plan(spec)
     ResultStore(out, spec).open().close()
+    if spec.dataset.startswith("leandojo:"):
+        _report_leandojo_skips(spec.dataset, out)
     if args.queue:
         from prover.evaluation.distributed import queue_solver
 
@@ -177,6 +180,23 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps({k: summary[k] for k in ("dataset", "split", "problems", "proved",
                                                "pass_rate", "search", "budget", "runs")}))
     return EXIT_OK
+
+
+def _report_leandojo_skips(dataset: str, out: Path) -> None:
+    """Every LeanDojo theorem that cannot be proved here, with why, on stderr and in
+    DIR/skipped.jsonl (they are not in the plan, so not in the pass rate)."""
+    from prover.leandojo import load_benchmark
+
+    _, skipped = load_benchmark(dataset)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "skipped.jsonl").open("w", encoding="utf-8") as f:
+        for s in skipped:
+            f.write(json.dumps({"full_name": s.theorem.full_name, "url": s.theorem.url,
+                                "file_path": s.theorem.file_path, "reason": s.reason}) + "\n")
+            print(f"skipped {s.theorem.full_name}: {s.reason}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} LeanDojo theorem(s) skipped; listed in {out / 'skipped.jsonl'}",
+              file=sys.stderr)
 
 
 def _eval_compare(argv: list[str]) -> int:
@@ -327,8 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--problem", help="the problem's name in --dataset")
     prove.add_argument("--header", help="Lean header (imports, opens) to use instead of the "
                        "default / the file's / the dataset's")
-    prove.add_argument("--search", choices=("sampling", "rmaxts"), default="rmaxts")
-    prove.add_argument("--budget", type=_positive_int, default=128, help="samples (default 128)")
+    prove.add_argument("--search", choices=("sampling", "rmaxts", "bfs"), default="rmaxts",
+                       help="bfs: best-first tactic search (docs/tactics.md)")
+    prove.add_argument("--budget", type=_positive_int, default=128,
+                       help="samples, or expansions with bfs (default 128)")
+    prove.add_argument("--tactics", type=_positive_int, default=8,
+                       help="bfs: tactics sampled per expansion (default 8)")
+    prove.add_argument("--tactic-prompt", choices=("bfs-prover", "reprover"),
+                       default="bfs-prover", help="bfs: BFS-Prover's `{state}:::` (default) "
+                       "or ReProver's state alone")
     prove.add_argument("--concurrency", type=_positive_int, default=32,
                        help="samples in flight (default 32)")
     prove.add_argument("--seed", type=int, default=0)
@@ -346,11 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
     prove.set_defaults(run=_prove)
 
     ev = sub.add_parser("eval", help="evaluate on a dataset (and `prover eval compare A B`)")
-    ev.add_argument("--dataset", required=True, help="minif2f, proofnet or a .jsonl file")
+    ev.add_argument("--dataset", required=True, help="minif2f, proofnet, a .jsonl file, or "
+                    "leandojo:PATH (LeanDojo Benchmark 4 JSON; see docs/tactics.md)")
     ev.add_argument("--split", default="test", help="test, valid or all (default test)")
     ev.add_argument("--limit", type=_positive_int, help="first N problems only")
     ev.add_argument("--problems", help="comma-separated problem names")
-    ev.add_argument("--search", choices=("sampling", "rmaxts"), default="rmaxts")
+    ev.add_argument("--search", choices=("sampling", "rmaxts", "bfs"), default="rmaxts")
     ev.add_argument("--budget", type=_positive_int, default=128,
                     help="samples per problem per run (default 128)")
     ev.add_argument("--runs", type=_positive_int, default=1, help="independent runs (default 1)")

@@ -79,6 +79,11 @@ class Settings:
     verify_queue_wait_s: float = 120.0  # a check that would wait longer is refused (503)
     api_max_batch_body_mb: int = 64  # body limit of the batch routes (MiB)
     api_drain_mb: int = 64  # an oversized body is read and dropped up to this past the limit
+    # Tactic sessions (prover/lean/tactic_session.py; extensions beyond interface.md).
+    tactic_workers: int = 1  # REPL processes leased for tactic sessions, beside the check pool
+    tactic_timeout: float = 60.0  # seconds for one tactic; past it the session's REPL restarts
+    session_idle_s: float = 600.0  # a tactic session unused this long expires
+    sessions_per_key: int = 16  # live tactic sessions one API key (or address) may hold
 
     @property
     def verify_slots(self) -> int:
@@ -273,6 +278,12 @@ def _build(values: Mapping[str, str]) -> Settings:
     put("api_max_batch_body_mb", "PROVER_API_MAX_BATCH_BODY_MB", _positive_int,
         "a positive integer (MiB)")
     put("api_drain_mb", "PROVER_API_DRAIN_MB", _non_negative_int, "a non-negative integer (MiB)")
+    put("tactic_workers", "PROVER_TACTIC_WORKERS", _positive_int, "a positive integer")
+    put("tactic_timeout", "PROVER_TACTIC_TIMEOUT", _positive_float,
+        "a positive number of seconds")
+    put("session_idle_s", "PROVER_SESSION_IDLE_S", _positive_float,
+        "a positive number of seconds")
+    put("sessions_per_key", "PROVER_SESSIONS_PER_KEY", _positive_int, "a positive integer")
     put("api_keys", "PROVER_API_KEYS",
         lambda s: tuple(k.strip() for k in s.split(",") if k.strip()), "comma-separated keys")
     settings = replace(d, **kwargs)

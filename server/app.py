@@ -51,6 +51,7 @@ from server.models import (
     VerifyResponse,
 )
 from server.result_cache import RedisResultCache
+from server.sessions import router as sessions_router
 from server.sse import event_stream
 from server.web import install_web
 
@@ -177,6 +178,7 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     app.include_router(complete_router())  # POST /v1/complete, for the editor tactics
     app.include_router(batch.router())  # POST /v1/verify/batch
     app.include_router(kimina.router())  # Kimina Lean Server's /api/check, /verify, /health
+    app.include_router(sessions_router())  # /v1/sessions: tactic sessions (server/sessions.py)
     app.include_router(_ops_router())
     install_web(app)  # the page at `/`, its files, and the endpoints it needs (server/web.py)
     for addon in addons:

@@ -102,7 +102,9 @@ class ProveRequest(_Request):
     informal_prefix: Text | None = Field(
         None, description="natural-language statement or hint placed before the theorem, as a "
         "comment, in the prompt")
-    search: Literal["sampling", "rmaxts"] = Field("rmaxts", description="search algorithm")
+    search: Literal["sampling", "rmaxts", "bfs"] = Field(
+        "rmaxts", description="search algorithm (`bfs`: best-first tactic search; the budget "
+        "then counts expansions)")
     budget: int | None = Field(
         None, ge=1, description="samples (model generations) to spend; 1..PROVER_MAX_BUDGET, "
         "default 128 (or PROVER_MAX_BUDGET if smaller)")

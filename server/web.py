@@ -72,7 +72,7 @@ class JobSummary(_Out):
     kind: str
     created_at: float = Field(description="submission time, seconds since the epoch")
     finished_at: float | None
-    search: str | None = Field(description="`sampling` or `rmaxts`")
+    search: str | None = Field(description="`sampling`, `rmaxts` or `bfs`")
     budget: int | None
     formal_statement: str | None
     progress: dict[str, Any] = Field(description="`samples`, `budget`, `tree_size`, and "

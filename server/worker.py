@@ -422,10 +422,11 @@ class Worker:
         task.add_done_callback(self._chores.discard)
 
     async def _compact_events(self, lease: Lease, job_log: JobLog) -> None:
-        """Drop a finished RMaxTS job's `tree` events (its tree snapshot keeps the tree), a
-        while after it finished so that viewers still reading the stream get them first. Best
-        effort: a worker that stops before then leaves them to expire with the job."""
-        if lease.job.request.get("search", "rmaxts") != "rmaxts" or lease.job.kind != "prove":
+        """Drop a finished tree search's (RMaxTS, best-first) `tree` events (its tree snapshot
+        keeps the tree), a while after it finished so that viewers still reading the stream get
+        them first. Best effort: a worker that stops before then leaves them to expire with the
+        job."""
+        if lease.job.request.get("search", "rmaxts") == "sampling" or lease.job.kind != "prove":
             return
         await asyncio.sleep(COMPACT_EVENTS_AFTER_S)
         try:

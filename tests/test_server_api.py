@@ -485,7 +485,10 @@ async def test_openapi_documents_every_endpoint_and_its_errors() -> None:
                 ("/v1/complete", "post"),  # the editor tactics' (server/complete.py)
                 ("/v1/verify/batch", "post"),  # server/batch.py
                 # Kimina Lean Server's (server/kimina.py)
-                ("/api/check", "post"), ("/verify", "post"), ("/health", "get")}
+                ("/api/check", "post"), ("/verify", "post"), ("/health", "get"),
+                # tactic sessions (server/sessions.py)
+                ("/v1/sessions", "post"), ("/v1/sessions/{session_id}/tactics", "post"),
+                ("/v1/sessions/{session_id}", "delete")}
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     error_ref = "#/components/schemas/ErrorResponse"
     for path, method in expected:

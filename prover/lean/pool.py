@@ -91,6 +91,7 @@ class LeanPool:
         self._pending: deque[_Job] = deque()
         self._slots = asyncio.Semaphore(settings.lean_queue + self.size)
         self._closed = False
+        self._leased: list[ReplSession] = []  # see lease()
         self.completed = 0
         self.verdicts: dict[str, int] = {}
 
@@ -124,6 +125,7 @@ class LeanPool:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.gather(*(w.session.close() for w in self._workers), return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in self._leased), return_exceptions=True)
         if self.cache is not None:
             with contextlib.suppress(Exception):
                 await self.cache.close()
@@ -299,6 +301,16 @@ class LeanPool:
     def _count(self, result: CheckResult) -> None:
         self.completed += 1
         self.verdicts[result.verdict.value] = self.verdicts.get(result.verdict.value, 0) + 1
+
+    def lease(self, name: str) -> ReplSession:
+        """A REPL worker of this pool's kind, outside the check rotation, for one caller to use
+        exclusively: tactic sessions must keep one process, since proof-state ids live in it.
+        It starts on its first request; the pool ends it on close."""
+        if self._closed:
+            raise PoolClosed("the Lean pool is closed")
+        session = ReplSession(self._launch or build_launch(self.settings), self.settings, name)
+        self._leased.append(session)
+        return session
 
     # ------------------------------------------------------------------ observation
 
