@@ -137,7 +137,7 @@ async def test_hostile_repl_in_the_pool_gets_nothing_and_the_pool_keeps_serving(
         # The daemon lives only as long as its sandbox: kill the worker, and it is gone.
         crashed = await pool.check(CheckRequest(code=PROOF.format(comment=" -- fake:crash")))
         assert crashed.verdict is Verdict.SYSTEM_ERROR
-        gone, alive = psutil.wait_procs(survivors(target.token), timeout=5)
+        _gone, alive = psutil.wait_procs(survivors(target.token), timeout=5)
         assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
         again = await pool.check(CheckRequest(code=PROOF.format(comment="")))
         assert again.verdict is Verdict.PROVED
