@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import sys
@@ -71,3 +72,47 @@ async def test_a_checkout_under_tmp_stays_visible_inside_the_sandbox(tmp_path: P
         assert result.proved, result
     finally:
         shutil.rmtree(workspace)
+
+
+def _bwrap_refusing(tmp_path: Path, flag: str) -> Path:
+    """A `bwrap` on PATH that fails like an old or restricted bubblewrap when given `flag`."""
+    real = shutil.which("bwrap")
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "{flag}" ] && '
+                    f'{{ echo "bwrap: Unknown option {flag}" >&2; exit 1; }}; done\n'
+                    f'exec {real} "$@"\n')
+    fake.chmod(0o755)
+    return fake.parent
+
+
+def test_bwrap_mode_refuses_to_start_naming_the_restriction_that_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prover.lean.launch import LeanSetupError, build_launch, sandbox_problem
+
+    monkeypatch.setenv("PATH", f"{_bwrap_refusing(tmp_path, '--size')}:{os.environ['PATH']}")
+    sandbox_problem.cache_clear()
+    try:
+        with pytest.raises(LeanSetupError, match=r"cannot apply a private /tmp of 256 MB"):
+            build_launch(fake_settings(lean_sandbox="bwrap"))
+    finally:
+        sandbox_problem.cache_clear()
+
+
+def test_auto_mode_without_a_full_sandbox_warns_which_protections_are_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from prover.lean import launch
+
+    monkeypatch.setenv("PATH", f"{_bwrap_refusing(tmp_path, '--unshare-net')}:"
+                               f"{os.environ['PATH']}")
+    monkeypatch.setattr(launch, "_warned", False)
+    launch.sandbox_problem.cache_clear()
+    try:
+        with caplog.at_level("WARNING"):
+            result = launch.build_launch(fake_settings(lean_sandbox="auto"))
+    finally:
+        launch.sandbox_problem.cache_clear()
+    assert not result.sandboxed
+    text = caplog.text
+    assert "WITHOUT a sandbox" in text and "no network (--unshare-net)" in text
+    assert "the host's files" in text and "a cap on processes" in text
