@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -116,3 +117,57 @@ def test_auto_mode_without_a_full_sandbox_warns_which_protections_are_missing(
     text = caplog.text
     assert "WITHOUT a sandbox" in text and "no network (--unshare-net)" in text
     assert "the host's files" in text and "a cap on processes" in text
+
+
+_INSIDE = """
+import json, os, time
+out = {"uid": os.getuid(), "gid": os.getgid(),
+       "caps": [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]}
+try:
+    open("/etc/shadow").read(); out["shadow"] = "read"
+except OSError as e:
+    out["shadow"] = type(e).__name__
+forked = 0
+try:
+    for _ in range(60):
+        if os.fork() == 0:
+            time.sleep(2); os._exit(0)
+        forked += 1
+except OSError:
+    pass
+out["forked"] = forked
+print(json.dumps(out))
+"""
+
+
+def test_a_service_that_is_not_root_gets_a_user_namespace_with_the_same_limits() -> None:
+    """The images run the service as uid 10001: bubblewrap then builds a user namespace of its own
+    (--unshare-user --uid --cap-drop ALL --disable-userns) instead of dropping to a uid with
+    setpriv. Run here as `nobody` with the system Python, which that user can read."""
+    import dataclasses
+    import tempfile
+
+    from prover.lean.sandbox import SANDBOX_UID, build_sandbox
+
+    python = Path("/usr/bin/python3")
+    if not python.exists():
+        pytest.skip("no system /usr/bin/python3 to run as an unprivileged user")
+    workspace = Path(tempfile.mkdtemp(prefix="prover-ws-", dir="/tmp"))
+    workspace.chmod(0o755)
+    try:
+        command = [str(python), "-S", "-c", _INSIDE]
+        settings = fake_settings(lean_processes=16)
+        sandbox = build_sandbox(settings, command, workspace, {"PATH": "/usr/bin"}, {})
+        sandbox = dataclasses.replace(sandbox, setpriv=None)
+        as_nobody = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 \
+            else {}
+        done = subprocess.run(sandbox.argv(command), capture_output=True, text=True,
+                              timeout=60, cwd=workspace, **as_nobody)  # type: ignore[call-overload]
+    finally:
+        shutil.rmtree(workspace)
+    assert done.returncode == 0, done.stderr
+    inside = json.loads(done.stdout)
+    assert inside["uid"] == inside["gid"] == SANDBOX_UID
+    assert int(inside["caps"], 16) == 0
+    assert inside["shadow"] == "FileNotFoundError"
+    assert inside["forked"] < 16

@@ -184,3 +184,14 @@ async def test_hostile_repl_through_the_service(target: Target) -> None:
         assert ok.json()["verdict"] == "proved"
     psutil.wait_procs(survivors(target.token), timeout=5)
     assert not survivors(target.token)
+
+
+async def test_a_check_past_its_cpu_budget_is_a_timeout_and_the_pool_goes_on(
+        target: Target) -> None:
+    code = PROOF.format(comment=f" -- fake:hostile={encode_plan({'burn': 30})}")
+    async with LeanPool(settings_for(target, lean_timeout=60, lean_cpu_s=0.5)) as pool:
+        result = await pool.check(CheckRequest(code=code))
+        assert result.verdict is Verdict.TIMEOUT, result
+        assert "CPU seconds" in (result.error or "") and "PROVER_LEAN_CPU_S" in result.error
+        again = await pool.check(CheckRequest(code=PROOF.format(comment="")))
+        assert again.verdict is Verdict.PROVED
