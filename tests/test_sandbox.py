@@ -171,3 +171,30 @@ def test_a_service_that_is_not_root_gets_a_user_namespace_with_the_same_limits()
     assert int(inside["caps"], 16) == 0
     assert inside["shadow"] == "FileNotFoundError"
     assert inside["forked"] < 16
+
+
+@pytest.mark.parametrize("values", [
+    {"lean_sandbox_bind": str(Path.home())},  # a home directory, named by the operator
+    {"lean_sandbox_bind": "/etc"},
+    {"lean_workspace": str(REPO)},  # the checkout, with prover.toml and docker/.env
+])
+def test_the_sandbox_never_shows_a_home_directory_etc_or_the_project_whole(
+        values: dict[str, str]) -> None:
+    from prover.lean.launch import LeanSetupError, build_launch
+
+    with pytest.raises(LeanSetupError, match="would show all of"):
+        build_launch(fake_settings(lean_sandbox="bwrap", **values))
+
+
+def test_the_sandbox_binds_exactly_the_files_the_command_names(tmp_path: Path) -> None:
+    from prover.lean.launch import build_launch
+
+    launch = build_launch(fake_settings(lean_sandbox="bwrap"))
+    assert launch.sandbox is not None
+    binds = set(launch.sandbox.binds)
+    assert REPO / "tests/fixtures/fake_repl.py" in binds  # the script, not its directory
+    assert not any(p in binds for p in (REPO, REPO / "tests", REPO / "tests/fixtures"))
+    venv = Path(sys.executable).parent.parent
+    if (venv / "pyvenv.cfg").is_file():
+        assert venv in binds  # the venv the interpreter lives in
+    assert not any(Path.home() == p or Path.home().is_relative_to(p) for p in binds)

@@ -48,7 +48,9 @@ class SandboxError(RuntimeError):
 
 def _never_bound() -> list[Path]:
     """Directories that must not be bound whole: they hold other users' and the service's files."""
-    roots = [Path("/"), Path("/etc"), Path("/run"), Path("/var"), REPO_ROOT, Path.home()]
+    roots = [Path(p) for p in ("/", "/etc", "/run", "/var", "/tmp", "/home", "/proc", "/sys",
+                               "/dev", "/usr", "/boot", "/srv", "/mnt", "/media")]
+    roots += [REPO_ROOT, Path.home()]
     for entry in pwd.getpwall():
         home = Path(entry.pw_dir)
         if home.is_absolute() and str(home) not in ("/", "/nonexistent") and home.is_dir():
