@@ -14,6 +14,7 @@ import secrets
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,3 +196,29 @@ async def test_a_check_past_its_cpu_budget_is_a_timeout_and_the_pool_goes_on(
         assert "CPU seconds" in (result.error or "") and "PROVER_LEAN_CPU_S" in result.error
         again = await pool.check(CheckRequest(code=PROOF.format(comment="")))
         assert again.verdict is Verdict.PROVED
+
+
+def test_a_daemon_dies_with_the_service_that_started_its_sandbox(
+        target: Target, tmp_path: Path) -> None:
+    """The service itself is killed (SIGKILL, no cleanup) while a check hangs: bubblewrap's
+    --die-with-parent and the PID namespace take the double-forked daemon with it."""
+    plan = {"daemon": target.token}
+    proof = tmp_path / "daemon.lean"
+    proof.write_text(PROOF.format(comment=f" -- fake:hostile={encode_plan(plan)} fake:hang"))
+    environ = {**os.environ, "PROVER_LEAN_REPL_CMD": hostile_cmd(), "PROVER_LEAN_WORKERS": "1",
+               "PROVER_LEAN_SANDBOX": "bwrap", "PROVER_LEAN_WORKSPACE": str(target.workspace)}
+    service = subprocess.Popen([sys.executable, "-m", "prover", "verify", str(proof)],
+                               env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while not survivors(target.token):  # bounded wait for the daemon to exist
+            assert service.poll() is None, service.stderr.read() if service.stderr else ""
+            assert time.monotonic() < deadline, "the hostile REPL never started its daemon"
+            time.sleep(0.1)
+        daemons = survivors(target.token)
+    finally:
+        service.kill()
+        service.wait(timeout=20)
+    _, alive = psutil.wait_procs(daemons, timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
