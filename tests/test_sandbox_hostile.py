@@ -70,6 +70,7 @@ def target(tmp_path: Path, redis_server: RedisServer) -> Iterator[Target]:
         "connect": [f"127.0.0.1:{redis_server.port}", "192.0.2.1:80"],
         "fill": {"dir": "/tmp", "max_mb": 64},
         "fsize": {"path": "/tmp/big", "mb": 6},
+        "unlimit": True,
         "fork": 150,
         "daemon": token,
     }
