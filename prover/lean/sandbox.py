@@ -21,6 +21,7 @@ capability gone.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import pwd
@@ -111,18 +112,19 @@ def program_paths(program: Path, path_var: str | None, depth: int = 0) -> list[P
                     paths += _python_install(Path(value.strip()).parent)
         if real.name.startswith("python"):
             paths += _python_install(prefix)
+    head = b""
     if depth < 2 and real.is_file():
-        with open(real, "rb") as f:
+        with contextlib.suppress(OSError), open(real, "rb") as f:
             head = f.read(256)
-        if head.startswith(b"#!"):
-            words = head[2:].split(b"\n")[0].decode("utf-8", "replace").split()
-            if words:
-                interpreter = Path(words[0])
-                paths += program_paths(interpreter, path_var, depth + 1)
-                if interpreter.name == "env" and len(words) > 1:
-                    target = _which(words[1], path_var)
-                    if target is not None:
-                        paths += program_paths(target, path_var, depth + 1)
+    if head.startswith(b"#!"):
+        words = head[2:].split(b"\n")[0].decode("utf-8", "replace").split()
+        if words:
+            interpreter = Path(words[0])
+            paths += program_paths(interpreter, path_var, depth + 1)
+            if interpreter.name == "env" and len(words) > 1:
+                target = _which(words[1], path_var)
+                if target is not None:
+                    paths += program_paths(target, path_var, depth + 1)
     return paths
 
 
@@ -144,9 +146,17 @@ def command_paths(argv: Sequence[str], cwd: Path, path_var: str | None) -> list[
         if arg in programs or "=" in arg or arg.startswith("-"):
             continue
         candidate = Path(arg) if Path(arg).is_absolute() else cwd / arg
-        if candidate.exists():
+        if _exists(candidate):
             out.append(Path(os.path.normpath(candidate)))
     return out
+
+
+def _exists(path: Path) -> bool:
+    """Whether an argument names an existing path (code passed with -c is not one)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
 
 
 def toolchain_paths(env: Mapping[str, str]) -> list[Path]:
