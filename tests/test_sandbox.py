@@ -127,6 +127,11 @@ try:
     open("/etc/shadow").read(); out["shadow"] = "read"
 except OSError as e:
     out["shadow"] = type(e).__name__
+for name in ("/tmp/scratch", "/escape"):
+    try:
+        open(name, "w").write("x"); out[name] = "written"
+    except OSError as e:
+        out[name] = type(e).__name__
 forked = 0
 try:
     for _ in range(60):
@@ -171,6 +176,7 @@ def test_a_service_that_is_not_root_gets_a_user_namespace_with_the_same_limits()
     assert int(inside["caps"], 16) == 0
     assert inside["shadow"] == "FileNotFoundError"
     assert inside["forked"] < 16
+    assert inside["/tmp/scratch"] == "written" and inside["/escape"] == "OSError"
 
 
 @pytest.mark.parametrize("values", [
