@@ -10,6 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
+from apps.mcp_server.command import add_parser as add_mcp_parser
+from apps.mcp_server.command import add_serve_options as add_mcp_serve_options
 from prover.config import MODEL_BACKENDS, PROMPT_MODES, ConfigError, Settings
 from prover.datasets import DatasetError, Problem, find_problem
 from prover.evaluation.store import EvalDirError
@@ -17,6 +19,7 @@ from prover.lean import CheckRequest, CheckResult, LeanPool, LeanSetupError, Sta
 from prover.lean.process import ReplStartError
 from prover.model import BackendUnavailable, GenerationError, SamplingParams
 from prover.problem_input import problem_from_lean_file, problem_from_statement
+from prover.verify_batch import BatchFileError
 from search import CheckpointError, SearchSetupError
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE = 0, 1, 2
@@ -47,6 +50,10 @@ def _print_human(result: CheckResult, source_name: str) -> None:
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    if args.batch:
+        return await _verify_batch(args, settings)
+    if args.file is None or args.out:
+        raise UsageError("give a Lean FILE, or --batch FILE.jsonl (with --out)")
     code = _read_text(args.file, "the Lean file")
     statement = args.statement
     if args.statement_file:
@@ -59,6 +66,19 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_human(result, "<stdin>" if args.file == "-" else args.file)
     return EXIT_OK if result.proved else EXIT_NOT_PROVED
+
+
+async def _verify_batch(args: argparse.Namespace, settings: Settings) -> int:
+    """`prover verify --batch`: the work is in prover/verify_batch.py."""
+    from prover.verify_batch import verify_batch
+
+    if args.file or args.statement or args.statement_file or args.timeout or args.json:
+        raise UsageError("--batch takes no FILE, --statement, --timeout or --json: each JSONL "
+                         "item carries its own fields")
+    counts = await verify_batch(args.batch, args.out, settings)
+    print("prover verify: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
+          file=sys.stderr)
+    return EXIT_OK if set(counts) <= {"proved"} else EXIT_NOT_PROVED
 
 
 def _problem_of(args: argparse.Namespace) -> Problem:
@@ -178,6 +198,7 @@ def _eval_compare(argv: list[str]) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from apps.mcp_server.command import serve_addons
     from server.app import serve
 
     overrides: dict[str, object] = {}
@@ -185,12 +206,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         overrides["server_host"] = args.host
     if args.port:
         overrides["server_port"] = args.port
-    serve(settings.with_overrides(**overrides))
+    settings = settings.with_overrides(**overrides)
+    serve(settings, addons=serve_addons(args, settings))  # /mcp (apps/mcp_server)
     return EXIT_OK
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from apps.mcp_server.command import register_worker_kinds
     from server.worker import run_worker
+
+    register_worker_kinds()  # `fill` jobs of /mcp's fill_sorries
 
     if args.queue:
         settings = settings.with_overrides(redis_url=args.queue)
@@ -281,13 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    verify = sub.add_parser("verify", help="check one complete Lean file")
-    verify.add_argument("file", help="the Lean file, or - for standard input")
+    verify = sub.add_parser("verify", help="check one complete Lean file (or a JSONL batch)")
+    verify.add_argument("file", nargs="?", help="the Lean file, or - for standard input")
     group = verify.add_mutually_exclusive_group()
     group.add_argument("--statement", help="the theorem that must be proved (formal_statement)")
     group.add_argument("--statement-file", help="read the statement from this file")
     verify.add_argument("--timeout", type=_positive_float, help="seconds for the check")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
+    verify.add_argument("--batch", metavar="FILE.jsonl", help="check every item "
+                        "({id, code, statement?, timeout?} per line; - for standard input) on "
+                        "a local pool; one JSONL result per item")
+    verify.add_argument("--out", metavar="RESULTS.jsonl", help="with --batch: append results "
+                        "here instead of standard output; ids already there are skipped (resume)")
     verify.set_defaults(run=_verify)
 
     prove = sub.add_parser("prove", help="search for a proof of one theorem")
@@ -355,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to listen on (default PROVER_SERVER_HOST)")
     serve.add_argument("--port", type=int, help="port (default PROVER_SERVER_PORT, 8000)")
+    add_mcp_serve_options(serve)
     serve.set_defaults(run=_serve, sync=True)
 
     worker = sub.add_parser("worker", help="run a search worker that takes jobs from Redis")
@@ -363,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="search jobs run at once (default PROVER_WORKER_JOBS)")
     worker.add_argument("--name", help="consumer name (default: host name and process id)")
     worker.set_defaults(run=_worker, sync=True)
+
+    add_mcp_parser(sub)  # `prover mcp` (apps/mcp_server/command.py)
     return parser
 
 
@@ -383,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(asyncio.run(args.run(args, settings)))
     except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError,
             DatasetError, BackendUnavailable, GenerationError, CheckpointError,
-            SearchSetupError, EvalDirError) as exc:
+            SearchSetupError, EvalDirError, BatchFileError) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -39,9 +39,11 @@ from typing import Any, TypeVar, cast
 from redis.exceptions import RedisError
 
 from prover.config import Settings
+from prover.lean import LeanPool
 from prover.runtime import Runtime
 from server.checkpoints import LatestWriter, RedisCheckpoint
 from server.jobs import Job, JobStatus, JobStore, Lease
+from server.result_cache import RedisResultCache
 
 T = TypeVar("T")
 
@@ -616,7 +618,8 @@ async def run_worker(settings: Settings, name: str | None = None, *,
             return
         own_runtime = runtime is None
         if runtime is None:
-            runtime = Runtime(settings)
+            runtime = Runtime(settings, pool=LeanPool(
+                settings, cache=RedisResultCache.from_settings(settings)))
             worker_log.info("starting the model and the Lean pool")
             if not await _start_runtime(runtime, stop):
                 return
