@@ -204,3 +204,27 @@ def test_the_sandbox_binds_exactly_the_files_the_command_names(tmp_path: Path) -
     if (venv / "pyvenv.cfg").is_file():
         assert venv in binds  # the venv the interpreter lives in
     assert not any(Path.home() == p or Path.home().is_relative_to(p) for p in binds)
+
+
+def test_a_lean_toolchain_is_bound_from_lake_env_and_nothing_around_it(tmp_path: Path) -> None:
+    """Real Lean: the REPL binary in the workspace, the toolchain and packages `lake env` names
+    (here under a fake elan home); neither the elan home nor anything beside it."""
+    from prover.lean.sandbox import build_sandbox
+
+    elan = tmp_path / "elan"
+    toolchain = elan / "toolchains" / "leanprover--lean4---v4.9.0"
+    (toolchain / "lib/lean").mkdir(parents=True)
+    (elan / "settings.toml").write_text("secret-ish\n")
+    workspace = tmp_path / "lean_workspace"
+    repl = workspace / ".lake/packages/REPL/.lake/build/bin/repl"
+    repl.parent.mkdir(parents=True)
+    repl.write_bytes(b"\x7fELF")
+    repl.chmod(0o755)
+    packages = workspace / ".lake/packages/mathlib/.lake/build/lib"
+    packages.mkdir(parents=True)
+    lake_env = {"LEAN_SYSROOT": str(toolchain),
+                "LEAN_PATH": f"{packages}:{toolchain / 'lib/lean'}",
+                "LD_LIBRARY_PATH": f"{toolchain / 'lib'}:{toolchain / 'lib/lean'}"}
+    sandbox = build_sandbox(fake_settings(), [str(repl)], workspace, {"PATH": "/usr/bin"},
+                            lake_env)
+    assert set(sandbox.binds) == {toolchain, workspace}
