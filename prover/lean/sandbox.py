@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from prover.config import REPO_ROOT, Settings
 from prover.lean.limits import Caps
 
@@ -41,6 +43,7 @@ UID_SPAN = 2**24  # host uids REPLs draw from when the service is root
 _LIB_DIRS = ("lib", "lib64", "lib32", "libx32")
 _PATH_VARS = ("LEAN_SYSROOT", "LEAN_PATH", "LEAN_SRC_PATH", "LD_LIBRARY_PATH")  # from `lake env`
 _PROBE_S = 20
+_IDENTITY_PREFIX = "prover-sandbox-etc-"
 
 
 class SandboxError(RuntimeError):
@@ -172,7 +175,8 @@ def toolchain_paths(env: Mapping[str, str]) -> list[Path]:
 @functools.lru_cache(maxsize=1)
 def _identity_dir() -> Path:
     """A passwd and group naming only root and the REPL's user, bound over the host's."""
-    directory = Path(tempfile.mkdtemp(prefix="prover-sandbox-etc-"))
+    _sweep_identity_dirs()
+    directory = Path(tempfile.mkdtemp(prefix=f"{_IDENTITY_PREFIX}{os.getpid()}-"))
     directory.chmod(0o755)
     (directory / "passwd").write_text(
         "root:x:0:0:root:/:/usr/sbin/nologin\n"
@@ -183,6 +187,16 @@ def _identity_dir() -> Path:
         (directory / name).chmod(0o644)
     atexit.register(shutil.rmtree, directory, True)
     return directory
+
+
+def _sweep_identity_dirs() -> None:
+    """Remove the passwd/group directories of this user's processes that died without cleaning
+    up (killed: atexit does not run)."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{_IDENTITY_PREFIX}*"):
+        pid = stale.name.removeprefix(_IDENTITY_PREFIX).split("-")[0]
+        with contextlib.suppress(OSError, ValueError):
+            if stale.stat().st_uid == os.geteuid() and not psutil.pid_exists(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def _minimal(paths: Iterable[Path]) -> list[Path]:
