@@ -91,12 +91,15 @@ class ReplSession:
         if self.proc is not None:
             await self.discard()
         launch = self.launch
-        proc = await ReplProcess.spawn(launch.argv, launch.cwd, launch.env, launch.preexec)
+        proc = await ReplProcess.spawn(
+            launch.spawn_argv(), launch.cwd, launch.env, launch.preexec
+        )
         self.proc = proc
         try:
             answer = await proc.request(
                 protocol.command("", env=_PROBE_ENV),
-                timeout=min(STARTUP_PROBE_S, self.settings.lean_header_timeout),
+                timeout=(probe_s := min(STARTUP_PROBE_S, self.settings.lean_header_timeout)),
+                cpu_budget_s=self.settings.cpu_budget(probe_s),
             )
         except ReplStartError:
             raise
@@ -143,7 +146,9 @@ class ReplSession:
 
     async def request(self, req: protocol.JsonObj, timeout: float) -> protocol.Response:
         proc = await self.ensure_started()
-        return await proc.request(req, timeout, self.memory_cap_bytes)
+        return await proc.request(
+            req, timeout, self.memory_cap_bytes, self.settings.cpu_budget(timeout)
+        )
 
     async def command(
         self, text: str, env: int | None, timeout: float, *, all_tactics: bool = False
