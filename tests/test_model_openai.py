@@ -395,7 +395,7 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(tiny_model), "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", "4096", "--gpu-memory-utilization", "0.1",
+        "--max-model-len", "4096", "--dtype", "float32", "--gpu-memory-utilization", "0.1",
         "--kv-cache-memory-bytes", str(128 * 2**20), "--enforce-eager", "--seed", "0",
     ]
     env = {**os.environ, "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
