@@ -26,6 +26,7 @@ from fastapi.security import HTTPBearer
 
 from prover.config import Settings
 from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
+from prover.lean.environments import LeanEnvironments, UnknownEnvironment
 from prover.problem_input import normalise_statement
 from server import errors
 from server.auth import Authenticator
@@ -42,6 +43,7 @@ from server.models import (
     HealthStatus,
     JobCreated,
     JobView,
+    LeanEnvironmentView,
     ProveRequest,
     VerifyRequest,
     VerifyResponse,
@@ -68,14 +70,29 @@ class Service:
     gate: ConcurrencyGate
     heartbeat_s: float
     draining: asyncio.Event = field(default_factory=asyncio.Event)
-    pool: LeanPool | None = None
+    pool: LeanPool | None = None  # the default Lean environment's pool
     store: JobStore | None = None
     startup_error: BaseException | None = None
+    environments: LeanEnvironments | None = None
 
-    def lean(self) -> LeanPool:
-        if self.pool is None:
+    def lean(self, lean_env: str | None = None) -> LeanPool:
+        """The pool of the Lean environment a request names (`lean_env`; None: the default).
+        An unknown name is a 422 on field `lean_env` that lists the known ones."""
+        if self.pool is None or self.environments is None:
             raise ApiError(503, "unavailable", "the service is starting", headers=retry_after(1))
-        return self.pool
+        try:
+            return self.environments.pool_for(lean_env)
+        except UnknownEnvironment as exc:
+            raise validation_error(["lean_env"], str(exc)) from None
+
+    def check_lean_env(self, lean_env: str | None) -> None:
+        """Refuse an unknown `lean_env` now (422), before a job that names it is queued."""
+        from prover.lean.environments import resolve_name
+
+        try:
+            resolve_name(self.settings, lean_env)
+        except UnknownEnvironment as exc:
+            raise validation_error(["lean_env"], str(exc)) from None
 
     def jobs(self) -> JobStore:
         if self.store is None:
@@ -100,9 +117,11 @@ ServiceDep = Annotated[Service, Depends(_service)]
 
 
 def create_app(settings: Settings, *, pool: LeanPool | None = None,
-               store: JobStore | None = None, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
-    """The ASGI app. A `pool` or `store` passed in is the caller's to start and close; what the
-    app creates itself it starts on lifespan start and closes on lifespan end."""
+               store: JobStore | None = None, heartbeat_s: float = HEARTBEAT_S,
+               environments: LeanEnvironments | None = None) -> FastAPI:
+    """The ASGI app. A `pool` (the default Lean environment's), `environments` or `store`
+    passed in is the caller's to start and close; what the app creates itself it starts on
+    lifespan start and closes on lifespan end."""
     service = Service(settings=settings, metrics=Metrics(), gate=ConcurrencyGate(
         settings.verify_slots), heartbeat_s=heartbeat_s)
     service.metrics.watch_pool(service.pool_stats)
@@ -111,11 +130,14 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_pool = own_store = False
         try:
-            if pool is None:
-                service.pool = await LeanPool(settings).start()
-                own_pool = True
+            if environments is not None:
+                service.environments = environments
+            elif pool is not None:
+                service.environments = LeanEnvironments.around(settings, pool)
             else:
-                service.pool = pool
+                service.environments = await LeanEnvironments(settings).start()
+                own_pool = True
+            service.pool = service.environments.pool_for(None)
             if store is None:
                 service.store = JobStore.from_settings(settings)
                 own_store = True
@@ -123,8 +145,8 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
                 service.store = store
         except BaseException as exc:
             service.startup_error = exc
-            if own_pool and service.pool is not None:
-                await service.pool.close()
+            if own_pool and service.environments is not None:
+                await service.environments.close()
             raise
         log.info("service ready", extra={"lean_workers": service.pool.size,
                                          "verify_slots": service.gate.slots})
@@ -134,9 +156,10 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
             service.draining.set()
             if own_store and service.store is not None:
                 await service.store.close()
-            if own_pool and service.pool is not None:
-                await service.pool.close()
+            if own_pool and service.environments is not None:
+                await service.environments.close()
             service.pool = service.store = None
+            service.environments = None
 
     app = FastAPI(
         title="lean-prover-service",
@@ -193,7 +216,7 @@ def _v1_router() -> APIRouter:
         if body.timeout is not None and body.timeout > settings.lean_timeout:
             raise validation_error(["timeout"], f"must be at most {settings.lean_timeout:g} "
                                    "seconds (PROVER_LEAN_TIMEOUT)")
-        pool = service.lean()
+        pool = service.lean(body.lean_env)
         try:
             started = service.gate.acquire()
         except Saturated as exc:
@@ -247,11 +270,14 @@ def _v1_router() -> APIRouter:
             normalise_statement(body.formal_statement)
         except StatementError as exc:
             raise validation_error(["formal_statement"], str(exc)) from None
+        service.check_lean_env(body.lean_env)
         job_request = {
             "formal_statement": body.formal_statement, "header": body.header,
             "informal_prefix": body.informal_prefix, "search": body.search, "budget": budget,
             "concurrency": body.concurrency, "seed": body.seed,
         }
+        if body.lean_env is not None:  # absent stays absent: old idempotent retries still match
+            job_request["lean_env"] = body.lean_env
         principal = str(getattr(request.state, "principal", ""))
         owner = principal if principal.startswith("key:") else ""
         job, created = await service.jobs().submit(
@@ -348,9 +374,11 @@ def _ops_router() -> APIRouter:
         status: HealthStatus = (
             "draining" if service.draining.is_set() else
             "ok" if redis_ok and service.pool is not None else "degraded")
-        body = Health(status=status,
-                      lean_workers=service.pool.size if service.pool is not None else 0,
-                      model_backend=service.settings.model_backend, redis=redis_ok)
+        envs = service.environments
+        body = Health(status=status, lean_workers=envs.size if envs is not None else 0,
+                      model_backend=service.settings.model_backend, redis=redis_ok,
+                      environments=[LeanEnvironmentView(**e) for e in envs.describe()]
+                      if envs is not None else [])
         return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

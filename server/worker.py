@@ -210,9 +210,11 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
         ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size,
                             verdicts=dict(verdicts))
 
+    pool = ctx.runtime.environments.pool_for(request.get("lean_env"))  # UnknownEnvironment
+
     async def search() -> Any:
         return await search_proof(
-            problem, ctx.runtime.generator, ctx.runtime.pool, config,
+            problem, ctx.runtime.generator, pool, config,
             mode=cast(PromptMode, ctx.settings.model_prompt), progress=progress,
             checkpoint_store=ctx.checkpoint,
         )

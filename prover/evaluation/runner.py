@@ -104,8 +104,10 @@ class Progress:
 
 
 async def evaluate(spec: EvalSpec, out: Path, solve: Solver, *, parallel: int = 4,
-                   progress: bool = True) -> dict[str, Any]:
-    """Run what is unfinished, `parallel` (problem, run) pairs at a time; returns the summary."""
+                   progress: bool = True, lean_env: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """Run what is unfinished, `parallel` (problem, run) pairs at a time; returns the summary.
+    `lean_env` describes the environment the proofs are checked in, for the report."""
     items = plan(spec)
     store = ResultStore(out, spec).open()
     bar: Progress | None = None
@@ -135,5 +137,5 @@ async def evaluate(spec: EvalSpec, out: Path, solve: Solver, *, parallel: int = 
         if bar is not None:
             bar.close()
         store.close()
-        summary = write_reports(out, spec, items, store.results)
+        summary = write_reports(out, spec, items, store.results, lean_env)
     return summary
