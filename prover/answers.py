@@ -87,6 +87,8 @@ def answer_check(problem: Problem, code: str, timeout: float | None = None) -> C
     """The check that judges `code` for `problem`: its theorem against the statement, in the
     submitted header. For an answer problem the submission's shape is validated first
     (AnswerError)."""
-    if answer_slot(problem.header) is not None:
+    # The header left as it is (answer still `sorry`) is an ordinary check, which Lean judges
+    # `incomplete`; a header that differs must differ by the answer alone.
+    if answer_slot(problem.header) is not None and not code.startswith(problem.header):
         submitted_answer(problem, code)
     return CheckRequest(code=code, statement=problem.formal_statement, timeout=timeout)
