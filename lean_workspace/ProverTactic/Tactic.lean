@@ -33,7 +33,7 @@ Written for Lean v4.9.0-rc1. Core APIs used, and where they are defined:
   `Syntax` and `SourceInfo` constructors (`src/Init/Prelude.lean`); where each was checked at
   v4.9.0-rc1 is listed in docs/editor.md;
 - `Lean.Elab.withEnableInfoTree` (`src/Lean/Elab/InfoTree/Main.lean`);
-- `Lean.Meta.ppGoal` (`src/Lean/Meta/PPGoal.lean`), `Lean.Expr.hasSorry`
+- `Lean.Meta.ppGoal` (`src/Lean/Meta/PPGoal.lean`), `Lean.Expr.hasSorry`, `Lean.Expr.hasExprMVar`
   (`src/Lean/Util/Sorry.lean`), `Lean.MessageLog.toList`, `Lean.MessageData.toString`
   (`src/Lean/Message.lean`), `Lean.FileMap` (`src/Lean/Data/Position.lean`).
 -/
