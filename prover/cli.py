@@ -99,11 +99,15 @@ def _problem_of(args: argparse.Namespace) -> Problem:
 
 
 async def _prove(args: argparse.Namespace, settings: Settings) -> int:
+    from prover.evaluation.plan import target_environment
     from search import SearchConfig, SearchProgress, search_proof
     from search.progress import ProgressBar
 
     problem = _problem_of(args)
-    settings = select(_model_overrides(args, settings), args.lean_env)
+    lean_env = args.lean_env
+    if args.dataset is not None:  # the environment the dataset targets, when there is one
+        lean_env = target_environment(args.dataset, args.lean_env, settings)
+    settings = select(_model_overrides(args, settings), lean_env)
     config = SearchConfig(
         algorithm=args.search, budget=args.budget, concurrency=args.concurrency,
         seed=args.seed, tactic_state_comment=not args.no_tactic_state,
@@ -350,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--temperature", type=float, default=1.0)
     prove.add_argument("--top-p", type=float, default=0.95)
     _add_model_options(prove, "no progress bar")
-    _add_lean_env_option(prove)
+    _add_lean_env_option(prove, "; with --dataset: the environment it targets when this "
+                         "service has it, else the default one")
     prove.set_defaults(run=_prove)
 
     ev = sub.add_parser("eval", help="evaluate on a dataset (and `prover eval compare A B`)")

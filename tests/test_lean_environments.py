@@ -243,3 +243,31 @@ def test_every_shipped_environment_keeps_its_pins_in_one_file(tmp_path: Path) ->
     done = subprocess.run([sys.executable, str(script), "--workspace", str(drifted)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "versions.env MATHLIB_REV=a3a10db0" in done.stderr
+
+
+# ------------------------------------------------------------------------------ editor, web
+
+
+def test_a_completion_is_checked_where_the_editor_s_lean_is(tmp_path: Path) -> None:
+    from server.complete import CompleteRequest, completion_env
+
+    settings, _ = two_envs(tmp_path)
+    ask = {"declaration": "theorem t : True := by\n  "}
+    assert completion_env(CompleteRequest(**ask, lean_version="4.27.0"), settings).name == "v4_27"
+    assert completion_env(CompleteRequest(**ask, lean_version="4.9.0-rc1"),
+                          settings).name == "v4_9"
+    assert completion_env(CompleteRequest(**ask, lean_version="4.12.0"), settings).name == "v4_9"
+    assert completion_env(CompleteRequest(**ask, lean_version="4.27.0", lean_env="v4_9"),
+                          settings).name == "v4_9"
+    with pytest.raises(UnknownEnvironment):
+        completion_env(CompleteRequest(**ask, lean_env="v4_15"), settings)
+
+
+async def test_the_web_page_gets_goals_from_the_environment_the_dataset_targets(
+        tmp_path: Path) -> None:
+    settings, stats = two_envs(tmp_path)
+    async with asgi_client(create_app(settings)) as client:
+        r = await client.get("/v1/problems/putnambench/putnam_1962_a1")
+        assert r.status_code == 200, r.text
+        assert "⊢" in r.json()["goal"]  # the file has none: computed by Lean
+    assert (imports(stats["v4_27"]), imports(stats["v4_9"])) == (1, 0)
