@@ -135,7 +135,7 @@ def tryCandidate (g : MVarId) (text : String) : TacticM ProverTrial := do
         if left == [g] then
           return .fails "changes nothing"
         return .progress left.length)
-      (fun e => return .fails s!"fails: {clipText (← e.toMessageData.toString)}")
+      (fun e => do return .fails s!"fails: {clipText (← e.toMessageData.toString)}")
 
 /-- Ask the service for candidates at this tactic, for the main goal `g`. -/
 def askService (who kind pfx : String) (g : MVarId) : TacticM (Array ProverCandidate) := do

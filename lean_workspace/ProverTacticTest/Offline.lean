@@ -103,8 +103,8 @@ theorem offline_indent (p q : Prop) (hp : p) (hq : q) : p ∧ (p ∧ q) := by
   · exact hp
   · prover?
 
+-- A tactic that drops every goal without solving it, as a faulty tactic might.
 open Lean Elab Tactic in
-/-- Drops every goal without solving it, as a faulty tactic might. -/
 elab "forget_goals" : tactic => setGoals []
 
 -- A candidate that leaves no goal but an unassigned metavariable in the proof is not a proof.
