@@ -377,8 +377,9 @@ def _ops_router() -> APIRouter:
         envs = service.environments
         body = Health(status=status, lean_workers=envs.size if envs is not None else 0,
                       model_backend=service.settings.model_backend, redis=redis_ok,
-                      environments=[LeanEnvironmentView(**e) for e in envs.describe()]
-                      if envs is not None else [])
+                      environments=[  # no workspace paths: /healthz is open to anyone
+                          LeanEnvironmentView(**{k: v for k, v in e.items() if k != "workspace"})
+                          for e in envs.describe()] if envs is not None else [])
         return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

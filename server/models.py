@@ -157,7 +157,6 @@ class LeanEnvironmentView(_Response):
     name: str
     lean_version: str | None = Field(description="e.g. `4.9.0-rc1`")
     mathlib_version: str | None = Field(description="Mathlib's commit")
-    workspace: str
     workers: int
     default: bool = Field(description="used when a request names no `lean_env`")
 
@@ -166,7 +165,8 @@ class Health(_Response):
     status: HealthStatus = Field(
         description="`ok`; `degraded` (HTTP 503) when Redis is unreachable, so jobs cannot be "
         "taken; `draining` (HTTP 503) while the process shuts down")
-    lean_workers: int = Field(description="Lean REPL workers of this process's verify pool")
+    lean_workers: int = Field(description="Lean REPL workers of this process's verify pools "
+                              "(all environments)")
     model_backend: str = Field(description="PROVER_MODEL_BACKEND (the workers' model)")
     redis: bool = Field(description="whether Redis answered a ping")
     environments: list[LeanEnvironmentView] = Field(
