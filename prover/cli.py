@@ -100,7 +100,7 @@ def _problem_of(args: argparse.Namespace) -> Problem:
 
 async def _prove(args: argparse.Namespace, settings: Settings) -> int:
     from prover.evaluation.plan import target_environment
-    from search import SearchConfig, SearchProgress, search_proof
+    from search import SearchConfig, SearchProgress, search_with_answer
     from search.progress import ProgressBar
 
     problem = _problem_of(args)
@@ -124,7 +124,7 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
             bar.update(p)
 
         try:
-            result = await search_proof(
+            result = await search_with_answer(
                 problem, runtime.generator, runtime.pool, config, params=params,
                 mode=args.prompt or settings.model_prompt,  # type: ignore[arg-type]
                 check_timeout=args.timeout, progress=progress,

@@ -158,6 +158,28 @@ def test_verify_judges_a_putnambench_file_with_its_answer(
 # ------------------------------------------------------------------------------ evaluation
 
 
+def model(prompt: str) -> str:
+    """Answers when asked for an answer (the prompt ends at the definition's `:=`), else
+    writes a proof the toy Lean accepts."""
+    if prompt.rstrip().endswith(":="):
+        return "{f | f = 0}\n\ntheorem putnam_1962_a2 : True := by\n  trivial\n```"
+    return PROVING + "\n```"
+
+
+def test_answers_are_cut_from_the_completion_and_must_be_terms() -> None:
+    from search.answer import answer_prompt, cut_answer, usable_answers
+
+    problem = next(p for p in load_problems("putnambench") if p.name == "putnam_1962_a2")
+    prompt = answer_prompt(problem)
+    assert prompt.endswith(problem.informal_prefix +
+                           "abbrev putnam_1962_a2_solution : Set (ℝ → ℝ) := ")
+    assert cut_answer(" {f | f = 0}\n\ntheorem x : True := trivial") == "{f | f = 0}"
+    assert cut_answer(" {f |\n    f = 0}\naxiom cheat : False") == "{f |\n    f = 0}"
+    assert usable_answers(problem, [" sorry", " (sorry : Set (ℝ → ℝ))", " {f | f = 0}",
+                                    "{f | f = 0}\n```", " ", " {f | f = 1}"]) == [
+        "{f | f = 0}", "{f | f = 1}"]
+
+
 def test_an_eval_on_a_putnambench_slice_runs_in_its_environment_and_says_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,7 +195,7 @@ def test_an_eval_on_a_putnambench_slice_runs_in_its_environment_and_says_so(
     monkeypatch.setenv("PROVER_LEAN_ENVS", json.dumps(envs))
     monkeypatch.setenv("PROVER_LEAN_SANDBOX", "none")
     out = tmp_path / "out"
-    with openai_stub(lambda prompt: PROVING + "\n```") as stub:
+    with openai_stub(model) as stub:
         for key, value in stub.env().items():
             monkeypatch.setenv(key, value)
         assert main(["eval", "--dataset", "putnambench", "--limit", "4", "--search",
@@ -188,10 +210,17 @@ def test_an_eval_on_a_putnambench_slice_runs_in_its_environment_and_says_so(
     assert revision["repository"] == "trishullab/PutnamBench"
     assert revision["commit"] == "3c9b9268ebd132d482938b8e9d242dd71fc1ebc0"
     assert revision["pinned"] is True and revision["sha256"] == CATALOG["putnambench"].sha256
-    # putnam_1962_a1, a3, a4 are plain theorems; a2 asks for an answer, which a proof alone
-    # cannot give: its `sorry` answer keeps it unproved
+    # putnam_1962_a1, a3, a4 are plain theorems; a2 asks for an answer: the model gave one,
+    # and the proof that was found carries it in place of the `sorry`
     assert summary["problems"] == 4 and summary["answer_problems"] == 1
-    assert summary["proved_problems"] == ["putnam_1962_a1", "putnam_1962_a3", "putnam_1962_a4"]
+    assert summary["proved_problems"] == ["putnam_1962_a1", "putnam_1962_a2", "putnam_1962_a3",
+                                          "putnam_1962_a4"]
+    rows = {r["name"]: r for r in map(json.loads, (out / "results.jsonl").read_text().split(
+        "\n")[:-1])}
+    answered = rows["putnam_1962_a2"]["proof"]
+    assert "abbrev putnam_1962_a2_solution : Set (ℝ → ℝ) := {f | f = 0}" in answered
+    problem = next(p for p in load_problems("putnambench") if p.name == "putnam_1962_a2")
+    assert submitted_answer(problem, answered) == "{f | f = 0}"
     table = (out / "summary.md").read_text()
     assert "Lean environment: v4_27 (Lean 4.27.0" in table
     assert "trishullab/PutnamBench at 3c9b9268ebd1" in table

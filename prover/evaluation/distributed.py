@@ -73,7 +73,7 @@ async def queue_solver(spec: EvalSpec, settings: Settings) -> AsyncIterator[Solv
 
 async def eval_job(ctx: Any) -> dict[str, Any]:
     """The worker's side: search one (problem, run) and return its results.jsonl row."""
-    from search import SearchConfig, SearchProgress, SearchSetupError, search_proof
+    from search import SearchConfig, SearchProgress, SearchSetupError, search_with_answer
 
     request = ctx.job.request
     problem = Problem(**request["problem"])
@@ -87,7 +87,7 @@ async def eval_job(ctx: Any) -> dict[str, Any]:
 
     try:
         pool = ctx.runtime.environments.pool_for(request.get("lean_env"))
-        result = await search_proof(problem, ctx.runtime.generator, pool, config,
+        result = await search_with_answer(problem, ctx.runtime.generator, pool, config,
                                     mode=item.mode, progress=progress,
                                     checkpoint_store=ctx.checkpoint)
     except SearchSetupError as exc:

@@ -22,7 +22,7 @@ from prover.evaluation.plan import EvalSpec, Item, checkpoint_path, plan
 from prover.evaluation.report import write_reports
 from prover.evaluation.store import ResultStore
 from prover.model.base import Generator, SamplingParams
-from search import SearchConfig, SearchResult, SearchSetupError, Verifier, search_proof
+from search import SearchConfig, SearchResult, SearchSetupError, Verifier, search_with_answer
 from search.loop import run_slots
 
 Solver = Callable[[Item], Awaitable[dict[str, Any]]]
@@ -60,7 +60,7 @@ def local_solver(spec: EvalSpec, out: Path, generator: Generator, verifier: Veri
                               budget=spec.budget, concurrency=spec.concurrency,
                               seed=item.seed, checkpoint=ck)
         try:
-            result = await search_proof(item.problem, generator, verifier, config,
+            result = await search_with_answer(item.problem, generator, verifier, config,
                                         params=params, mode=item.mode,
                                         check_timeout=check_timeout)
         except SearchSetupError as exc:
