@@ -187,7 +187,7 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
     """A `POST /v1/prove` job: search for a proof; the result is the prove object."""
     from prover.problem_input import problem_from_statement
     from prover.prompts import PromptMode
-    from search import CheckpointError, SearchConfig, SearchProgress, search_proof
+    from search import CheckpointError, SearchConfig, SearchProgress, search_with_answer
 
     request = ctx.job.request
     problem = problem_from_statement(
@@ -213,7 +213,7 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
     pool = ctx.runtime.environments.pool_for(request.get("lean_env"))  # UnknownEnvironment
 
     async def search() -> Any:
-        return await search_proof(
+        return await search_with_answer(
             problem, ctx.runtime.generator, pool, config,
             mode=cast(PromptMode, ctx.settings.model_prompt), progress=progress,
             checkpoint_store=ctx.checkpoint,

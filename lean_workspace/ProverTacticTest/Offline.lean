@@ -78,13 +78,13 @@ set_option prover.endpoint "http://127.0.0.1:9" in
 theorem offline_down : True := by
   prover?
 
--- A candidate that loops (here: past the recursion depth or the heartbeats) fails alone, with
--- a budget of its own; the next candidate still gets a full budget and closes the goal.
+-- A candidate that loops fails alone: `repeat` nests `evalTactic` until the recursion depth
+-- runs out, a runtime exception that `try … catch` re-throws (it aborted `prover?` before);
+-- the next candidate still runs and closes the goal.
 /--
 info: Try this: exact (Nat.add_comm b a).trans h
 -/
 #guard_msgs in
-set_option maxHeartbeats 2000 in
 set_option prover.endpoint "file:ProverTacticTest/fixtures/answer_loop.json" in
 theorem offline_loop (a b c : Nat) (h : a + b = c) : b + a = c := by
   prover?
