@@ -150,9 +150,13 @@ async def test_the_api_routes_lean_env_and_refuses_unknown_ones(tmp_path: Path) 
         assert new.status_code == 200, new.text
         assert any("`sorry`" in m["text"] for m in new.json()["messages"])
         assert (imports(stats["v4_27"]), imports(stats["v4_9"])) == (1, 0)
-        old = await client.post("/v1/verify", json={"code": GOOD, "statement": STATEMENT})
-        assert old.json()["verdict"] == "proved"
-        assert imports(stats["v4_9"]) == 1
+        old = await client.post("/v1/verify", json={"code": SORRY, "statement": STATEMENT,
+                                                    "lean_env": "v4_9"})
+        assert any("'sorry'" in m["text"] for m in old.json()["messages"])  # the old REPL
+        assert (imports(stats["v4_27"]), imports(stats["v4_9"])) == (1, 1)
+        default = await client.post("/v1/verify", json={"code": GOOD, "statement": STATEMENT})
+        assert default.json()["verdict"] == "proved"  # no lean_env: the default, v4_9
+        assert (imports(stats["v4_27"]), imports(stats["v4_9"])) == (1, 1)  # header reused
         for route, body in (("/v1/verify", {"code": GOOD}),
                             ("/v1/prove", {"formal_statement": STATEMENT})):
             refused = await client.post(route, json={**body, "lean_env": "v4_15"})
