@@ -132,10 +132,10 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
         try:
             if environments is not None:
                 service.environments = environments
-            elif pool is not None:
-                service.environments = LeanEnvironments.around(settings, pool)
-            else:
-                service.environments = await LeanEnvironments(settings).start()
+            else:  # the pool passed in is the caller's; the other environments' are ours
+                own = (LeanEnvironments.around(settings, pool) if pool is not None
+                       else LeanEnvironments(settings))
+                service.environments = await own.start(given=False)
                 own_pool = True
             service.pool = service.environments.pool_for(None)
             if store is None:
@@ -146,7 +146,7 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
         except BaseException as exc:
             service.startup_error = exc
             if own_pool and service.environments is not None:
-                await service.environments.close()
+                await service.environments.close(given=False)
             raise
         log.info("service ready", extra={"lean_workers": service.pool.size,
                                          "verify_slots": service.gate.slots})
@@ -157,7 +157,7 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
             if own_store and service.store is not None:
                 await service.store.close()
             if own_pool and service.environments is not None:
-                await service.environments.close()
+                await service.environments.close(given=False)
             service.pool = service.store = None
             service.environments = None
 

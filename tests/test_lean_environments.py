@@ -275,3 +275,17 @@ async def test_the_web_page_gets_goals_from_the_environment_the_dataset_targets(
         assert r.status_code == 200, r.text
         assert "⊢" in r.json()["goal"]  # the file has none: computed by Lean
     assert (imports(stats["v4_27"]), imports(stats["v4_9"])) == (1, 0)
+
+
+async def test_a_pool_passed_to_the_app_is_the_default_one_and_the_others_are_started(
+        tmp_path: Path) -> None:
+    from prover.lean import LeanPool
+
+    settings, stats = two_envs(tmp_path)
+    async with LeanPool(environment(settings).settings) as pool:
+        async with asgi_client(create_app(settings, pool=pool)) as client:
+            r = await client.post("/v1/verify", json={"code": GOOD, "statement": STATEMENT,
+                                                      "lean_env": "v4_27"})
+            assert r.json()["verdict"] == "proved"
+            assert imports(stats["v4_27"]) == 1
+        assert pool.stats()["pids"]  # the caller's pool is left running for the caller

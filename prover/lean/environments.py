@@ -175,6 +175,7 @@ class LeanEnvironments:
         stray = sorted(set(given) - set(self.environments))
         if stray:
             raise UnknownEnvironment(stray[0], list(self.environments))
+        self._given = set(given)
         self._pools = {
             name: given.get(name) or LeanPool(env.settings, workers=env.workers)
             for name, env in self.environments.items()
@@ -200,18 +201,23 @@ class LeanEnvironments:
     def pools(self) -> dict[str, LeanPool]:
         return dict(self._pools)
 
-    async def start(self, *, eager: bool = True) -> LeanEnvironments:
-        pools = list(self._pools.values())
+    def _chosen(self, given: bool) -> list[LeanPool]:
+        return [p for n, p in self._pools.items() if given or n not in self._given]
+
+    async def start(self, *, eager: bool = True, given: bool = True) -> LeanEnvironments:
+        """Start the pools; with `given=False` only those built here (a caller that passed
+        pools in starts and closes them itself)."""
+        pools = self._chosen(given)
         results = await asyncio.gather(*(p.start(eager=eager) for p in pools),
                                        return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
-            await self.close()
+            await self.close(given=given)
             raise errors[0]
         return self
 
-    async def close(self) -> None:
-        await asyncio.gather(*(p.close() for p in self._pools.values()), return_exceptions=True)
+    async def close(self, *, given: bool = True) -> None:
+        await asyncio.gather(*(p.close() for p in self._chosen(given)), return_exceptions=True)
 
     async def __aenter__(self) -> LeanEnvironments:
         return await self.start()
