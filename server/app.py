@@ -100,7 +100,8 @@ class Service:
         return self.store
 
     def pool_stats(self) -> dict[str, Any]:
-        return self.pool.stats() if self.pool is not None else {}
+        """Every environment's pool together."""
+        return self.environments.total_stats() if self.environments is not None else {}
 
 
 async def _service(request: Request) -> Service:

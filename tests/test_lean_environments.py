@@ -289,3 +289,13 @@ async def test_a_pool_passed_to_the_app_is_the_default_one_and_the_others_are_st
             assert r.json()["verdict"] == "proved"
             assert imports(stats["v4_27"]) == 1
         assert pool.stats()["pids"]  # the caller's pool is left running for the caller
+
+
+async def test_metrics_count_the_workers_of_every_environment(tmp_path: Path) -> None:
+    settings, _ = two_envs(tmp_path)
+    async with asgi_client(create_app(settings)) as client:
+        await client.post("/v1/verify", json={"code": GOOD, "statement": STATEMENT,
+                                              "lean_env": "v4_27"})
+        text = (await client.get("/metrics")).text
+    assert 'prover_lean_workers{state="idle"} 2.0' in text
+    assert 'prover_lean_checks_total{verdict="proved"} 1.0' in text

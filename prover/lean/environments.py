@@ -237,3 +237,17 @@ class LeanEnvironments:
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {name: pool.stats() for name, pool in self._pools.items()}
+
+    def total_stats(self) -> dict[str, Any]:
+        """`LeanPool.stats()` summed over the environments (what /metrics reports)."""
+        total: dict[str, Any] = {"verdicts": {}, "pids": []}
+        for stats in self.stats().values():
+            for key, value in stats.items():
+                if key == "verdicts":
+                    for verdict, n in value.items():
+                        total["verdicts"][verdict] = total["verdicts"].get(verdict, 0) + n
+                elif key == "pids":
+                    total["pids"] += value
+                else:
+                    total[key] = total.get(key, 0) + value
+        return total
