@@ -236,7 +236,7 @@ async def _fill(args: argparse.Namespace, settings: Settings) -> int:
     from prover.runtime import Runtime
     from search import SearchConfig
 
-    settings = _model_overrides(args, settings)
+    settings = select(_model_overrides(args, settings), args.lean_env)
     path = Path(args.file)
     options = FillOptions(
         search=SearchConfig(algorithm=args.search, budget=args.budget,
@@ -395,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--prompt", choices=PROMPT_MODES, help="prompt format "
                       "(default: PROVER_MODEL_PROMPT, non-cot)")
     _add_model_options(fill, "no progress lines")
+    _add_lean_env_option(fill)
     fill.set_defaults(run=_fill)
 
     serve = sub.add_parser("serve", help="run the HTTP service")
