@@ -14,7 +14,7 @@ class ProgressBar:
         # On a terminal only (tqdm's `disable=None`), so logs and pipes stay clean.
         self.bar = tqdm(total=config.budget, desc=name, unit="sample", file=sys.stderr,
                         disable=None if enabled else True, dynamic_ncols=True)
-        self.rmaxts = config.algorithm == "rmaxts"
+        self.rmaxts = config.algorithm != "sampling"  # a tree: RMaxTS's or best-first's
         self.done = 0
 
     def update(self, progress: SearchProgress) -> None:

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from prover.lean.verdict import CheckResult
 
-Algorithm = Literal["sampling", "rmaxts"]
-ALGORITHMS: tuple[Algorithm, ...] = ("sampling", "rmaxts")
+Algorithm = Literal["sampling", "rmaxts", "bfs"]
+ALGORITHMS: tuple[Algorithm, ...] = ("sampling", "rmaxts", "bfs")
+TACTIC_PROMPTS = ("bfs-prover", "reprover")  # best-first search's prompt formats (search/bfs.py)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class SearchConfig:
     checkpoint: Path | None = None  # RMaxTS: resume from / save to this JSON file
     checkpoint_every: int = 32  # samples between checkpoint writes
     max_prefix_chars: int = 6000  # longer prefixes are not kept as resume points
+    # Best-first tactic search (`bfs`): the budget counts expansions, each samples K tactics.
+    tactics_per_expansion: int = 8
+    prompt_format: str = "bfs-prover"  # one of TACTIC_PROMPTS
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -40,6 +44,12 @@ class SearchConfig:
             raise ValueError(f"budget must be >= 1, got {self.budget}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.tactics_per_expansion < 1:
+            raise ValueError(f"tactics_per_expansion must be >= 1, got "
+                             f"{self.tactics_per_expansion}")
+        if self.prompt_format not in TACTIC_PROMPTS:
+            raise ValueError(f"unknown tactic prompt format {self.prompt_format!r}; use one of "
+                             f"{TACTIC_PROMPTS}")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
 

@@ -55,6 +55,8 @@ class VerifyRequest(_Request):
         None, description="the Lean environment to check in (a name of PROVER_LEAN_ENVS, or "
         "`default`); the default environment when absent. Unknown names are 422, listing the "
         "known ones")
+    cache: bool = Field(True, description="false: check again even when the results cache "
+                        "holds a verdict for this file and statement")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "code": "import Mathlib\ntheorem t (a : Nat) : a + 0 = a := by\n  simp\n",
@@ -89,6 +91,7 @@ class VerifyResponse(_Response):
     rejection: str | None
     error: str | None
     time_s: float
+    cached: bool = Field(description="the verdict came from the results cache, not a new Lean run")
 
 
 # ------------------------------------------------------------------------------ prove / jobs
@@ -103,7 +106,9 @@ class ProveRequest(_Request):
     informal_prefix: Text | None = Field(
         None, description="natural-language statement or hint placed before the theorem, as a "
         "comment, in the prompt")
-    search: Literal["sampling", "rmaxts"] = Field("rmaxts", description="search algorithm")
+    search: Literal["sampling", "rmaxts", "bfs"] = Field(
+        "rmaxts", description="search algorithm (`bfs`: best-first tactic search; the budget "
+        "then counts expansions)")
     budget: int | None = Field(
         None, ge=1, description="samples (model generations) to spend; 1..PROVER_MAX_BUDGET, "
         "default 128 (or PROVER_MAX_BUDGET if smaller)")

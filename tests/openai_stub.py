@@ -53,8 +53,12 @@ def openai_stub(reply: Callable[[str], str], delay: float = 0.0) -> Iterator[Stu
                 time.sleep(delay)
             n = request.get("n", 1)
             text = reply(request["prompt"])
-            self._send({"choices": [{"index": i, "text": text, "finish_reason": "stop"}
-                                    for i in range(n)],
+            choices: list[dict[str, object]] = [
+                {"index": i, "text": text, "finish_reason": "stop"} for i in range(n)]
+            if request.get("logprobs") is not None:  # as vLLM: one entry per sampled token
+                for c in choices:
+                    c["logprobs"] = {"tokens": [text], "token_logprobs": [-0.25, -0.5]}
+            self._send({"choices": choices,
                         "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n}})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

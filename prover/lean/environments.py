@@ -19,7 +19,7 @@ import contextlib
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +27,7 @@ from typing import Any
 
 from prover.config import LeanEnvSpec, Settings
 from prover.lean.pool import LeanPool
+from prover.lean.results import ResultCache
 
 DEFAULT_ALIAS = "default"  # always names the default environment
 _TOOLCHAIN_VERSION = re.compile(r"v(\d+)\.(\d+)")
@@ -164,10 +165,14 @@ class LeanEnvironments:
     """One `LeanPool` per environment, started and closed together.
 
     `pools` supplies ready-made pools by environment name (tests, callers that own a pool);
-    the others are built from the settings. `pool_for(name)` is the one way to get the pool a
-    request's `lean_env` names."""
+    the others are built from the settings, each with `cache(environment's settings)` as its
+    results cache (None: the pool's own in-memory one). Verdicts never cross environments: the
+    pool keys them by its environment's workspace, REPL command and pins
+    (prover/lean/results.py). `pool_for(name)` is the one way to get the pool a request's
+    `lean_env` names."""
 
-    def __init__(self, settings: Settings, pools: Mapping[str, LeanPool] | None = None) -> None:
+    def __init__(self, settings: Settings, pools: Mapping[str, LeanPool] | None = None, *,
+                 cache: Callable[[Settings], ResultCache | None] | None = None) -> None:
         self.settings = settings
         self.default = default_name(settings)
         self.environments = {e.name: e for e in environments_of(settings)}
@@ -177,14 +182,18 @@ class LeanEnvironments:
             raise UnknownEnvironment(stray[0], list(self.environments))
         self._given = set(given)
         self._pools = {
-            name: given.get(name) or LeanPool(env.settings, workers=env.workers)
+            name: given.get(name) or LeanPool(
+                env.settings, workers=env.workers,
+                cache=cache(env.settings) if cache is not None else None)
             for name, env in self.environments.items()
         }
 
     @classmethod
-    def around(cls, settings: Settings, pool: LeanPool) -> LeanEnvironments:
+    def around(cls, settings: Settings, pool: LeanPool, *,
+               cache: Callable[[Settings], ResultCache | None] | None = None
+               ) -> LeanEnvironments:
         """The environments of `settings` with `pool` as the default one's pool."""
-        return cls(settings, {default_name(settings): pool})
+        return cls(settings, {default_name(settings): pool}, cache=cache)
 
     @property
     def names(self) -> list[str]:

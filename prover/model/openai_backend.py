@@ -163,6 +163,8 @@ class OpenAIGenerator(Generator):
             payload["seed"] = params.seed
         if params.stop:
             payload["stop"] = list(params.stop)
+        if params.logprobs:
+            payload["logprobs"] = 0  # per sampled token; summed into Completion.logprob
         body = await self._post(payload)
         return _completions(body, n, self.completions_url)
 
@@ -265,9 +267,19 @@ def _completions(body: dict[str, Any], n: int, url: str) -> list[Completion]:
                 # OpenAI's "length" is ours; None/"stop" (EOS or a stop string) are "stop";
                 # anything else (e.g. "content_filter", "abort") is passed on as is.
                 finish_reason="stop" if reason in (None, "stop") else str(reason),
+                logprob=_logprob(choice),
             )
         )
     return out
+
+
+def _logprob(choice: dict[str, Any]) -> float | None:
+    """The sum of a choice's `logprobs.token_logprobs` (present when `logprobs` was asked)."""
+    found = choice.get("logprobs")
+    values = found.get("token_logprobs") if isinstance(found, dict) else None
+    if not isinstance(values, list):
+        return None
+    return float(sum(v for v in values if isinstance(v, int | float)))
 
 
 def _split(total: int, texts: list[str]) -> list[int]:

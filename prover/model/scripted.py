@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 
 from prover.model.base import Completion, Generator, SamplingParams
 
-Script = Callable[[str, int], str]  # (prompt, seed of this sample) -> completion text
+# (prompt, seed of this sample) -> completion text, or (text, its log-probability)
+Script = Callable[[str, int], str | tuple[str, float]]
 
 
 class ScriptedGenerator(Generator):
@@ -35,8 +36,9 @@ class ScriptedGenerator(Generator):
             self.prompts.append(prompt)
             row = []
             for i in range(n):
-                text = self.script(prompt, base + i)
+                out_i = self.script(prompt, base + i)
+                text, logprob = out_i if isinstance(out_i, tuple) else (out_i, None)
                 row.append(Completion(text, tokens=max(1, len(text) // 4),
-                                      prompt_tokens=len(prompt) // 4))
+                                      prompt_tokens=len(prompt) // 4, logprob=logprob))
             out.append(row)
         return out

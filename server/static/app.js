@@ -210,6 +210,10 @@ function setStatus(status) {
   if (current) current.status = status;
 }
 
+function searchName(search) {
+  return { sampling: "sampling", bfs: "best-first" }[search] || "RMaxTS";
+}
+
 function setProgress(progress) {
   if (!progress) return;
   const samples = progress.samples || 0;
@@ -217,7 +221,7 @@ function setProgress(progress) {
   $("stat-samples").textContent = samples.toLocaleString();
   $("stat-budget").textContent = budget.toLocaleString();
   $("progress-bar").style.width = budget ? `${Math.min(100, (100 * samples) / budget)}%` : "0";
-  if (current?.search === "rmaxts") $("stat-depth").textContent = String(tree.maxDepth);
+  if (current?.search !== "sampling") $("stat-depth").textContent = String(tree.maxDepth);
   if (progress.tree_size !== undefined) $("tree-canvas").dataset.treeSize = progress.tree_size;
   if (progress.verdicts) {
     setVerdicts(progress.verdicts);
@@ -327,7 +331,7 @@ function onEvent(event) {
       showResult(event.status, event.result, event.error);
       tickTime();
       refreshJobs();
-      if (current?.search === "rmaxts") reconcile(current);
+      if (current?.search !== "sampling") reconcile(current);
       break;
     default:
       break;
@@ -383,7 +387,7 @@ async function openJob(id) {
   });
   $("job-title").textContent = view.formal_statement || id;
   $("job-title").title = view.formal_statement || "";
-  $("stat-search").textContent = view.search === "sampling" ? "sampling" : "RMaxTS";
+  $("stat-search").textContent = searchName(view.search);
   const sampling = view.search === "sampling";
   $("tree-canvas").hidden = sampling;
   $("attempt-canvas").hidden = !sampling;
@@ -462,7 +466,7 @@ function renderJobs(jobs) {
     const meta = document.createElement("span");
     meta.className = "job-meta";
     const samples = job.progress?.samples ?? 0;
-    meta.textContent = `${job.search === "sampling" ? "sampling" : "RMaxTS"} · `
+    meta.textContent = `${searchName(job.search)} · `
       + `${samples}/${job.budget ?? "?"} samples · ${ago(job.created_at)}`;
     li.append(dot, name, badge, meta);
     li.addEventListener("click", () => { location.hash = `job=${job.job_id}`; });
