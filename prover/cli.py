@@ -91,10 +91,12 @@ async def _verify_batch(args: argparse.Namespace, settings: Settings) -> int:
     """`prover verify --batch`: the work is in prover/verify_batch.py."""
     from prover.verify_batch import verify_batch
 
-    if args.file or args.statement or args.statement_file or args.timeout or args.json:
-        raise UsageError("--batch takes no FILE, --statement, --timeout or --json: each JSONL "
-                         "item carries its own fields")
-    counts = await verify_batch(args.batch, args.out, settings)
+    if (args.file or args.statement or args.statement_file or args.timeout or args.json
+            or args.dataset or args.problem):
+        raise UsageError("--batch takes no FILE, --statement, --timeout, --json, --dataset or "
+                         "--problem: each JSONL item carries its own fields")
+    env = environment(select(settings, args.lean_env))  # UnknownEnvironment: exit 2
+    counts = await verify_batch(args.batch, args.out, env.settings)
     print("prover verify: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
           file=sys.stderr)
     return EXIT_OK if set(counts) <= {"proved"} else EXIT_NOT_PROVED
@@ -373,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(PutnamBench answers included: README, how each benchmark is scored)")
     verify.add_argument("--problem", help="the problem's name in --dataset")
     _add_lean_env_option(verify, "; with --dataset: the environment it targets when this "
-                         "service has it, else the default one")
+                         "service has it, else the default one; with --batch: of every item")
     verify.add_argument("--batch", metavar="FILE.jsonl", help="check every item "
                         "({id, code, statement?, timeout?} per line; - for standard input) on "
                         "a local pool; one JSONL result per item")
