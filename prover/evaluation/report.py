@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from prover import leandojo
 from prover.answers import answer_slot
 from prover.dataset_catalog import source_of
 from prover.dataset_fetch import sha256_of
@@ -36,6 +37,9 @@ def first_proof_costs(rows: Sequence[dict[str, Any]], budget: int) -> dict[str, 
 def dataset_revision(dataset: str) -> dict[str, Any]:
     """Which file the problems came from: its SHA-256 and, for a named benchmark, its source
     repository and commit, license and target Lean, and whether the file is the pinned one."""
+    if dataset.startswith(leandojo.PREFIX):  # a LeanDojo Benchmark file, not a dataset name
+        local = Path(dataset.removeprefix(leandojo.PREFIX)).expanduser()
+        return {"file": str(local), "sha256": sha256_of(local)}
     path = dataset_path(dataset)
     actual = sha256_of(path)
     source = source_of(dataset) or source_of(path.name)
