@@ -233,6 +233,13 @@ async def test_the_mcp_local_backend_checks_on_the_environment_s_pool(tmp_path: 
         assert old.verdict is Verdict.FAILED
         with pytest.raises(BackendError, match=KNOWN):
             await backend.check(CheckRequest(POSITIVITY, STATEMENT), "v4_15")
+        # The complete tool reads the goals in the environment it names.
+        from apps.mcp_server.server import _goals_at
+
+        header = "import Mathlib\nimport Lean\n"  # a header no worker has imported yet
+        goals = await _goals_at(backend, header, f"{STATEMENT}\n  ", "me", "v4_27")
+        assert goals and "0 ≤ a" in goals[0]
+        assert (imports(stats["v4_9"]), imports(stats["v4_27"])) == (1, 2)
     finally:
         await backend.aclose()
     from prover.problem_input import problem_from_statement
