@@ -23,7 +23,9 @@ from prover.lean.environments import LeanEnvironments
 from prover.lean.results import MemoryResultCache
 from server.app import create_app
 from tests.conftest import fake_cmd, fake_settings
-from tests.server_support import asgi_client
+from tests.server_support import asgi_client, live_server
+from tests.test_lean_environments import env_table as base_table
+from tests.test_lean_environments import imports
 
 # lean_dojo reads these when imported (prover.dojo imports it): no $HOME cache, never online.
 os.environ.setdefault("CACHE_DIR", tempfile.mkdtemp(prefix="lean-dojo-cache-"))
@@ -34,23 +36,10 @@ POSITIVITY = f"import Mathlib\n{STATEMENT}\n  positivity\n"
 KNOWN = "known environments are v4_9, v4_27"
 
 
-def imports(stats: Path) -> int:
-    if not stats.exists():
-        return 0
-    return sum(1 for line in stats.read_text().splitlines() if line.startswith("import "))
-
-
 def env_table(tmp_path: Path) -> tuple[dict[str, dict[str, object]], dict[str, Path]]:
-    table: dict[str, dict[str, object]] = {}
-    stats: dict[str, Path] = {}
-    for name, lean, missing in (("v4_9", "v4.9.0-rc1", "positivity"),
-                                ("v4_27", "v4.27.0", "")):
-        workspace = tmp_path / name
-        workspace.mkdir()
-        (workspace / "versions.env").write_text(f"LEAN_TOOLCHAIN=leanprover/lean4:{lean}\n")
-        stats[name] = tmp_path / f"{name}.stats"
-        table[name] = {"workspace": str(workspace), "workers": 1,
-                       "repl_cmd": fake_cmd(stats=str(stats[name]), missing=missing)}
+    """test_lean_environments.py's two environments, v4_9's Mathlib without `positivity`."""
+    table, stats = base_table(tmp_path)
+    table["v4_9"]["repl_cmd"] = fake_cmd(stats=str(stats["v4_9"]), missing="positivity")
     return table, stats
 
 
@@ -179,21 +168,44 @@ async def test_a_tactic_session_runs_in_its_lean_env(tmp_path: Path) -> None:
     assert imports(stats["v4_9"]) >= 1 and imports(stats["v4_27"]) >= 1
 
 
-def test_a_local_dojo_uses_the_environment_it_names(tmp_path: Path) -> None:
-    from lean_dojo import DojoInitError, LeanError, ProofFinished
+def dojo_outcomes(settings: Settings, url: str | None = None) -> dict[str | None, object]:
+    """What `positivity` gives in a Dojo of each environment (and of none named)."""
+    from lean_dojo import DojoInitError
 
     from prover.datasets import Problem
     from prover.dojo import Dojo
 
-    settings, stats = two_envs(tmp_path)
     problem = Problem("t1", "test", "import Mathlib\n", "", STATEMENT)
-    with Dojo(problem, settings=settings, lean_env="v4_27") as (dojo, state):
-        assert isinstance(dojo.run_tac(state, "positivity"), ProofFinished)
-    assert imports(stats["v4_9"]) == 0 and imports(stats["v4_27"]) >= 1
-    with Dojo(problem, settings=settings) as (dojo, state):  # the default: v4_9
-        assert isinstance(dojo.run_tac(state, "positivity"), LeanError)
+    outcomes: dict[str | None, object] = {}
+    for env in ("v4_27", None):
+        with Dojo(problem, settings=settings, url=url, lean_env=env) as (dojo, state):
+            outcomes[env] = dojo.run_tac(state, "positivity")
     with pytest.raises(DojoInitError, match=KNOWN):
-        Dojo(problem, settings=settings, lean_env="v4_15").__enter__()
+        Dojo(problem, settings=settings, url=url, lean_env="v4_15").__enter__()
+    return outcomes
+
+
+def test_a_local_dojo_uses_the_environment_it_names(tmp_path: Path) -> None:
+    from lean_dojo import LeanError, ProofFinished
+
+    settings, stats = two_envs(tmp_path)
+    outcomes = dojo_outcomes(settings)
+    assert isinstance(outcomes["v4_27"], ProofFinished)
+    assert isinstance(outcomes[None], LeanError)  # the default: v4_9
+    assert imports(stats["v4_9"]) >= 1 and imports(stats["v4_27"]) >= 1
+
+
+async def test_a_remote_dojo_opens_its_session_in_the_environment_it_names(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from lean_dojo import LeanError, ProofFinished
+
+    settings, _ = two_envs(tmp_path)
+    async with live_server(create_app(settings), settings) as url:
+        outcomes = await asyncio.to_thread(dojo_outcomes, settings, url)
+    assert isinstance(outcomes["v4_27"], ProofFinished)
+    assert isinstance(outcomes[None], LeanError)
 
 
 # ------------------------------------------------------------------------------ CLI
