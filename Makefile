@@ -55,8 +55,8 @@ bench: $(BIN)/prover
 	$(BIN)/python benchmarks/service.py
 	@echo "benchmarks/gpu_generation.py needs a GPU (see README: On an H200)"
 
-lean:
-	bash scripts/install_lean.sh
+lean:  # ENV=NAME: another Lean environment, lean_workspace/envs/NAME (default v4_9)
+	bash scripts/install_lean.sh $(if $(ENV),--env $(ENV))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from prover.config import MODEL_BACKENDS, PROMPT_MODES, ConfigError, Settings
 from prover.datasets import DatasetError, Problem, find_problem
 from prover.evaluation.store import EvalDirError
 from prover.lean import CheckRequest, CheckResult, LeanPool, LeanSetupError, StatementError
+from prover.lean.environments import UnknownEnvironment, environment, select
 from prover.lean.process import ReplStartError
 from prover.model import BackendUnavailable, GenerationError, SamplingParams
 from prover.problem_input import problem_from_lean_file, problem_from_statement
@@ -58,9 +59,27 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     statement = args.statement
     if args.statement_file:
         statement = _read_text(args.statement_file, "the statement file")
-    request = CheckRequest(code=code, statement=statement, timeout=args.timeout)
-    async with LeanPool(settings, workers=1) as pool:
-        result = await pool.check(request)
+    lean_env = args.lean_env
+    result: CheckResult | None = None
+    if args.dataset is not None or args.problem is not None:
+        from prover.answers import AnswerError, answer_check
+        from prover.evaluation.plan import target_environment
+        from prover.lean import Verdict
+
+        if args.dataset is None or args.problem is None or statement is not None:
+            raise UsageError("--dataset and --problem go together, instead of --statement")
+        problem = find_problem(args.dataset, args.problem)
+        lean_env = target_environment(args.dataset, args.lean_env, settings)
+        try:
+            request = answer_check(problem, code, timeout=args.timeout)
+        except AnswerError as exc:
+            result = CheckResult(Verdict.REJECTED, rejection=str(exc))
+    else:
+        request = CheckRequest(code=code, statement=statement, timeout=args.timeout)
+    if result is None:
+        env = environment(select(settings, lean_env))
+        async with LeanPool(env.settings, workers=1) as pool:
+            result = await pool.check(request)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
@@ -72,10 +91,12 @@ async def _verify_batch(args: argparse.Namespace, settings: Settings) -> int:
     """`prover verify --batch`: the work is in prover/verify_batch.py."""
     from prover.verify_batch import verify_batch
 
-    if args.file or args.statement or args.statement_file or args.timeout or args.json:
-        raise UsageError("--batch takes no FILE, --statement, --timeout or --json: each JSONL "
-                         "item carries its own fields")
-    counts = await verify_batch(args.batch, args.out, settings)
+    if (args.file or args.statement or args.statement_file or args.timeout or args.json
+            or args.dataset or args.problem):
+        raise UsageError("--batch takes no FILE, --statement, --timeout, --json, --dataset or "
+                         "--problem: each JSONL item carries its own fields")
+    env = environment(select(settings, args.lean_env))  # UnknownEnvironment: exit 2
+    counts = await verify_batch(args.batch, args.out, env.settings)
     print("prover verify: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
           file=sys.stderr)
     return EXIT_OK if set(counts) <= {"proved"} else EXIT_NOT_PROVED
@@ -100,11 +121,15 @@ def _problem_of(args: argparse.Namespace) -> Problem:
 
 
 async def _prove(args: argparse.Namespace, settings: Settings) -> int:
-    from search import SearchConfig, SearchProgress, search_proof
+    from prover.evaluation.plan import target_environment
+    from search import SearchConfig, SearchProgress, search_with_answer
     from search.progress import ProgressBar
 
     problem = _problem_of(args)
-    settings = _model_overrides(args, settings)
+    lean_env = args.lean_env
+    if args.dataset is not None:  # the environment the dataset targets, when there is one
+        lean_env = target_environment(args.dataset, args.lean_env, settings)
+    settings = select(_model_overrides(args, settings), lean_env)
     config = SearchConfig(
         algorithm=args.search, budget=args.budget, concurrency=args.concurrency,
         seed=args.seed, tactic_state_comment=not args.no_tactic_state,
@@ -122,7 +147,7 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
             bar.update(p)
 
         try:
-            result = await search_proof(
+            result = await search_with_answer(
                 problem, runtime.generator, runtime.pool, config, params=params,
                 mode=args.prompt or settings.model_prompt,  # type: ignore[arg-type]
                 check_timeout=args.timeout, progress=progress,
@@ -142,19 +167,25 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from prover.evaluation import EvalSpec, evaluate, local_solver, plan
+    from prover.evaluation.plan import target_environment
     from prover.evaluation.store import ResultStore
     from prover.runtime import Runtime
 
     settings = _model_overrides(args, settings)
+    lean_env = target_environment(args.dataset, args.lean_env, settings)
+    settings = select(settings, lean_env)
     spec = EvalSpec(
         dataset=args.dataset, split=None if args.split == "all" else args.split,
         limit=args.limit,
         problems=tuple(p.strip() for p in args.problems.split(",") if p.strip())
         if args.problems else (),
         search=args.search, budget=args.budget, runs=args.runs, mode=args.mode,
-        seed=args.seed, concurrency=args.concurrency,
+        seed=args.seed, concurrency=args.concurrency, lean_env=lean_env,
     )
     out = Path(args.out)
+    env = environment(settings, lean_env)
+    env_view = {"name": env.name, "lean_version": env.lean_version,
+                "mathlib_version": env.mathlib_version}
     params = SamplingParams(max_tokens=args.max_tokens)
     # Dataset and output-directory mistakes surface before a model loads for minutes.
     plan(spec)
@@ -167,18 +198,19 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.with_overrides(redis_url=args.queue)
         async with queue_solver(spec, settings) as solve:
             summary = await evaluate(spec, out, solve, parallel=args.parallel or 256,
-                                     progress=not args.quiet)
+                                     progress=not args.quiet, lean_env=env_view)
     else:
         async with Runtime(settings) as runtime:
             solve = local_solver(spec, out, runtime.generator, runtime.pool, params,
                                  check_timeout=args.timeout)
             summary = await evaluate(spec, out, solve, parallel=args.parallel or 4,
-                                     progress=not args.quiet)
+                                     progress=not args.quiet, lean_env=env_view)
     print(f"{summary['dataset']} {summary['split'] or ''}: {summary['proved']}/"
           f"{summary['problems']} proved, pass rate {summary['pass_rate']:.2%} "
           f"({summary['unfinished']} unfinished); reports in {out}", file=sys.stderr)
     print(json.dumps({k: summary[k] for k in ("dataset", "split", "problems", "proved",
-                                               "pass_rate", "search", "budget", "runs")}))
+                                               "pass_rate", "search", "budget", "runs",
+                                               "lean_env")}))
     return EXIT_OK
 
 
@@ -251,7 +283,7 @@ async def _fill(args: argparse.Namespace, settings: Settings) -> int:
     from prover.runtime import Runtime
     from search import SearchConfig
 
-    settings = _model_overrides(args, settings)
+    settings = select(_model_overrides(args, settings), args.lean_env)
     path = Path(args.file)
     options = FillOptions(
         search=SearchConfig(algorithm=args.search, budget=args.budget,
@@ -289,6 +321,12 @@ def _add_model_options(parser: argparse.ArgumentParser, quiet_help: str) -> None
     parser.add_argument("--max-tokens", type=_positive_int, default=2048)
     parser.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+
+
+def _add_lean_env_option(parser: argparse.ArgumentParser, more: str = "") -> None:
+    parser.add_argument("--lean-env", metavar="NAME",
+                        help="the Lean environment to check in (a name of PROVER_LEAN_ENVS)"
+                        + (more or "; default: PROVER_LEAN_DEFAULT_ENV"))
 
 
 def _model_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -333,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--statement-file", help="read the statement from this file")
     verify.add_argument("--timeout", type=_positive_float, help="seconds for the check")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
+    verify.add_argument("--dataset", help="judge FILE as a proof of --problem of this dataset "
+                        "(PutnamBench answers included: README, how each benchmark is scored)")
+    verify.add_argument("--problem", help="the problem's name in --dataset")
+    _add_lean_env_option(verify, "; with --dataset: the environment it targets when this "
+                         "service has it, else the default one; with --batch: of every item")
     verify.add_argument("--batch", metavar="FILE.jsonl", help="check every item "
                         "({id, code, statement?, timeout?} per line; - for standard input) on "
                         "a local pool; one JSONL result per item")
@@ -370,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--temperature", type=float, default=1.0)
     prove.add_argument("--top-p", type=float, default=0.95)
     _add_model_options(prove, "no progress bar")
+    _add_lean_env_option(prove, "; with --dataset: the environment it targets when this "
+                         "service has it, else the default one")
     prove.set_defaults(run=_prove)
 
     ev = sub.add_parser("eval", help="evaluate on a dataset (and `prover eval compare A B`)")
@@ -392,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--queue", help="redis:// URL: run the problems on `prover worker`s")
     ev.add_argument("--out", required=True, help="output directory (rerun it to resume)")
     _add_model_options(ev, "no progress bar")
+    _add_lean_env_option(ev, "; default: the environment the dataset targets when this service "
+                         "has it, else the default one")
     ev.set_defaults(run=_eval)
 
     fill = sub.add_parser("fill", help="replace every sorry of a Lean file that can be proved")
@@ -408,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--prompt", choices=PROMPT_MODES, help="prompt format "
                       "(default: PROVER_MODEL_PROMPT, non-cot)")
     _add_model_options(fill, "no progress lines")
+    _add_lean_env_option(fill)
     fill.set_defaults(run=_fill)
 
     serve = sub.add_parser("serve", help="run the HTTP service")
@@ -444,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(asyncio.run(args.run(args, settings)))
     except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError,
             DatasetError, BackendUnavailable, GenerationError, CheckpointError,
-            SearchSetupError, EvalDirError, BatchFileError) as exc:
+            SearchSetupError, EvalDirError, UnknownEnvironment, BatchFileError) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -8,7 +8,9 @@ discovered an hour into an evaluation costs far more than a refusal at start.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import tomllib
 from collections.abc import Callable, Mapping
@@ -27,6 +29,16 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 class ConfigError(ValueError):
     """A setting has a value the program cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class LeanEnvSpec:
+    """One named Lean environment of `PROVER_LEAN_ENVS`: a Lake workspace with its own pins."""
+
+    name: str
+    workspace: Path
+    repl_cmd: tuple[str, ...] | None = None  # overrides the workspace's REPL
+    workers: int | None = None  # REPL workers of its pool; PROVER_LEAN_WORKERS when unset
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,9 @@ class Settings:
     worker_jobs: int = 2  # search jobs one `prover worker` runs at once
     job_claim_idle_s: float = 60.0  # a job unheard of this long is taken over by another worker
     job_ttl_days: float = 30.0  # how long finished jobs and their events are kept
+    # Several Lean environments (prover/lean/environments.py); empty: the workspace above alone.
+    lean_envs: tuple[LeanEnvSpec, ...] = ()
+    lean_default_env: str | None = None
     # Results cache (definitive verdicts by code, statement and Lean environment).
     result_cache_size: int = 100_000  # verdicts kept (per process, or shared in Redis); 0: off
     # Verification at RL scale: batches, the admission queue, oversized uploads.
@@ -135,7 +150,9 @@ def _read_config_file(env: Mapping[str, str], config_file: Path | None) -> dict[
     out: dict[str, str] = {}
     for key, value in data.items():
         name = key.upper() if key.upper().startswith("PROVER_") else "PROVER_" + key.upper()
-        if isinstance(value, list):
+        if isinstance(value, dict):  # a table, e.g. [lean_envs.v4_9]: the same JSON as the env
+            value = json.dumps(value)
+        elif isinstance(value, list):
             value = ",".join(str(v) for v in value)
         elif isinstance(value, bool):
             value = "1" if value else "0"
@@ -232,6 +249,55 @@ def _command(raw: str) -> tuple[str, ...]:
     return argv
 
 
+_ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+_ENV_KEYS = ("workspace", "repl_cmd", "workers")
+
+
+def _lean_envs(raw: str) -> tuple[LeanEnvSpec, ...]:
+    """`{"v4_9": {"workspace": "/srv/lean/v4_9"}, "v4_15": {"workspace": "...", "repl_cmd":
+    "..."}}`; every problem is named, with the environment it is in."""
+    name_of = "PROVER_LEAN_ENVS"
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name_of} must be a JSON object, got {raw!r} ({exc.msg})") from None
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{name_of} must be a non-empty JSON object of environments, such as "
+                          '{"v4_9": {"workspace": "/srv/lean/v4_9"}}')
+    specs = []
+    for name, entry in data.items():
+        where = f"{name_of}[{name!r}]"
+        if not _ENV_NAME.fullmatch(name) or name == "default":
+            raise ConfigError(f"{name_of}: {name!r} is not a usable environment name (letters, "
+                              "digits, _ . -; `default` is reserved for the default one)")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be an object with \"workspace\"")
+        unknown = sorted(set(entry) - set(_ENV_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(_ENV_KEYS)})")
+        workspace = entry.get("workspace")
+        if not isinstance(workspace, str) or not workspace.strip():
+            raise ConfigError(f"{where}: \"workspace\" must be the Lake project's directory")
+        cmd = entry.get("repl_cmd")
+        repl_cmd: tuple[str, ...] | None = None
+        if cmd is not None:
+            if isinstance(cmd, str) and cmd.strip():
+                repl_cmd = tuple(shlex.split(cmd))
+            elif isinstance(cmd, list) and cmd and all(isinstance(a, str) for a in cmd):
+                repl_cmd = tuple(cmd)
+            else:
+                raise ConfigError(f"{where}: \"repl_cmd\" must be a command line (a string or "
+                                  "a list of strings)")
+        workers = entry.get("workers")
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
+                                    or workers <= 0):
+            raise ConfigError(f"{where}: \"workers\" must be a positive integer")
+        specs.append(LeanEnvSpec(name, Path(workspace).expanduser().resolve(), repl_cmd,
+                                 workers))
+    return tuple(specs)
+
+
 def _build(values: Mapping[str, str]) -> Settings:
     d = Settings()
     kwargs: dict[str, Any] = {}
@@ -314,7 +380,16 @@ def _build(values: Mapping[str, str]) -> Settings:
         "absolute paths separated by ':'")
     put("api_keys", "PROVER_API_KEYS",
         lambda s: tuple(k.strip() for k in s.split(",") if k.strip()), "comma-separated keys")
+    raw_envs = values.get("PROVER_LEAN_ENVS")
+    if raw_envs is not None and raw_envs.strip():
+        kwargs["lean_envs"] = _lean_envs(raw_envs.strip())
+    put("lean_default_env", "PROVER_LEAN_DEFAULT_ENV", str, "an environment name")
     settings = replace(d, **kwargs)
+    if settings.lean_envs and settings.lean_default_env is not None:
+        names = [e.name for e in settings.lean_envs]
+        if settings.lean_default_env not in names:
+            raise ConfigError(f"PROVER_LEAN_DEFAULT_ENV={settings.lean_default_env!r} is not in "
+                              f"PROVER_LEAN_ENVS (known: {', '.join(names)})")
     if settings.lean_recycle_mb is not None and settings.lean_recycle_mb > settings.lean_memory_mb:
         raise ConfigError(
             "PROVER_LEAN_RECYCLE_MB must not exceed PROVER_LEAN_MEMORY_MB "

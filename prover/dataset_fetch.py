@@ -1,8 +1,11 @@
 """The published datasets, fetched on first use and checked against pinned checksums.
 
-The project does not ship miniF2F or ProofNet; it pins DeepSeek-Prover-V1.5's copies (the exact
-files its numbers were measured on) by commit and SHA-256. A file whose checksum differs is
-refused, not used: a silently different benchmark would make every pass rate incomparable.
+The project does not ship the benchmarks; it pins each file by SHA-256 (prover/dataset_catalog.py:
+DeepSeek-Prover-V1.5's miniF2F and ProofNet by commit, the newer files as SOURCES.md of the
+shared data describes them). A file whose checksum differs is refused, not used: a silently
+different benchmark would make every pass rate incomparable. The newer files are built from
+their sources and published nowhere as such, so on first use they come from the mirror named
+by PROVER_DATA_URL (e.g. a copy of shared/data/benchmarks), still checked against the pin.
 """
 
 from __future__ import annotations
@@ -14,18 +17,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-SOURCE_COMMIT = "2c4ba9119eef74d0d611f494261b2c5bae98c69a"  # deepseek-ai/DeepSeek-Prover-V1.5
-SOURCE_URL = (
-    "https://raw.githubusercontent.com/deepseek-ai/DeepSeek-Prover-V1.5/"
-    f"{SOURCE_COMMIT}/datasets/{{name}}.jsonl"
-)
-SHA256 = {
-    "minif2f": "d6654c88476ff14db19d57dea25bd955a240525fb52171e460f89d98f83d7dd5",
-    "proofnet": "4a4d4fd69f45d6180830f12a73adb8a7e04915f651f3fa44a2877082fe252132",
-    "minif2f_valid_few_shot": "f66abb94408b27352403b3a0cd9bf4c0b8a87e8d1827af191f613e44383633b1",
-}
-URL_ENV = "PROVER_DATA_URL"  # a mirror: a URL template with {name}
+from prover.dataset_catalog import CATALOG, DEEPSEEK_COMMIT, DEEPSEEK_URL
+
+SOURCE_COMMIT = DEEPSEEK_COMMIT  # deepseek-ai/DeepSeek-Prover-V1.5
+SHA256 = {d.name: d.sha256 for d in CATALOG.values()}
+URL_ENV = "PROVER_DATA_URL"  # a mirror: a URL template with {name} (the file name without .jsonl)
 CACHE_ENV = "PROVER_DATA_CACHE"
+__all__ = ["DEEPSEEK_URL", "SHA256", "FetchError", "cache_dir", "fetch", "sha256_of", "verify"]
 
 
 class FetchError(RuntimeError):
@@ -47,7 +45,7 @@ def sha256_of(path: Path) -> str:
 
 
 def verify(path: Path, name: str) -> None:
-    expected = SHA256[name]
+    expected = CATALOG[name].sha256
     actual = sha256_of(path)
     if actual != expected:
         raise FetchError(
@@ -59,15 +57,25 @@ def verify(path: Path, name: str) -> None:
 
 def fetch(name: str, timeout: float = 60.0) -> Path:
     """The cached, verified copy of a published dataset, downloaded if missing."""
-    if name not in SHA256:
+    source = CATALOG.get(name)
+    if source is None:
         raise FetchError(f"no published dataset named {name!r}")
-    target = cache_dir() / f"{name}.jsonl"
+    target = cache_dir() / source.file
     if target.exists():
         verify(target, name)
         return target
-    url = os.environ.get(URL_ENV, SOURCE_URL).format(name=name)
+    stem = source.file.removesuffix(".jsonl")
+    mirror = os.environ.get(URL_ENV)
+    url = mirror.format(name=stem) if mirror else source.url
+    if url is None:
+        raise FetchError(
+            f"the {name} dataset ({source.file}) is built from {source.repository} at commit "
+            f"{source.commit[:12]} and has no pinned download: set {URL_ENV} to a mirror of "
+            "shared/data/benchmarks (a URL template with {name}), put the file in "
+            "PROVER_DATA_DIR, or pass it with --dataset FILE.jsonl"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{stem}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             while block := resp.read(1 << 20):

@@ -1,9 +1,11 @@
 """Benchmark problems from JSON-lines files (miniF2F, ProofNet, or a user's own file).
 
-The shared files are DeepSeek-Prover-V1.5's `datasets/*.jsonl`, unchanged. A dataset is named
-(`minif2f`, `proofnet`, `minif2f_valid_few_shot`: a file NAME.jsonl in the data directory) or
-given as a path. Records may omit `header` and `informal_prefix`, as DeepSeek's few-shot file
-does; they then get DeepSeek's defaults, so prompts come out as its code builds them.
+The shared files are DeepSeek-Prover-V1.5's `datasets/*.jsonl`, unchanged, and the newer
+benchmarks of prover/dataset_catalog.py (PutnamBench, the maintained miniF2F port, ProofNet# and
+ProofNet-Verified). A dataset is named (`minif2f`, `putnambench`, ...: its catalog file, or a
+file NAME.jsonl, in the data directory) or given as a path. Records may omit `header` and
+`informal_prefix`, as DeepSeek's few-shot file does; they then get DeepSeek's defaults, so
+prompts come out as its code builds them.
 
 ProofNet reuses names (three `exercise_5_1` in its test split), so a problem is addressed as
 `NAME` when that is unique in its file and as `NAME#K` (the K-th record of that name, counting
@@ -55,17 +57,19 @@ def dataset_path(source: str | Path) -> Path:
         if not path.is_file():
             raise DatasetError(f"{path}: no such dataset file")
         return path
-    path = data_dir() / f"{text}.jsonl"
+    from prover.dataset_catalog import CATALOG
+    from prover.dataset_fetch import FetchError, fetch
+
+    named = CATALOG.get(text)
+    path = data_dir() / (named.file if named is not None else f"{text}.jsonl")
     if path.is_file():
         return path
-    from prover.dataset_fetch import SHA256, FetchError, fetch
-
-    if text in SHA256:
+    if named is not None:
         try:
             return fetch(text)
         except FetchError as exc:
             raise DatasetError(str(exc)) from None
-    known = sorted({p.stem for p in data_dir().glob("*.jsonl")} | set(SHA256))
+    known = sorted({p.stem for p in data_dir().glob("*.jsonl")} | set(CATALOG))
     raise DatasetError(
         f"unknown dataset {text!r}: give one of {', '.join(known)} "
         f"(looked in {data_dir()}; set {DATA_DIR_ENV} to use another directory), "

@@ -43,7 +43,8 @@ _SORRY = re.compile(r"(?<![\w'.])(?:sorry|admit)(?![\w'])")
 
 
 class _Sessions(Protocol):
-    def open(self, header: str, statement: str) -> dict[str, Any]: ...
+    def open(self, header: str, statement: str, lean_env: str | None = None
+             ) -> dict[str, Any]: ...
     def tactic(self, session_id: str, state: int, tactic: str) -> dict[str, Any]: ...
     def end(self, session_id: str) -> None: ...
     def close(self) -> None: ...
@@ -80,9 +81,12 @@ class RemoteSessions:
             _raise_for(r.status_code, f"{r.status_code}: {message}", opening=opening)
         return r.json() if r.content else {}
 
-    def open(self, header: str, statement: str) -> dict[str, Any]:
-        return self._call("POST", "/v1/sessions", {"header": header, "statement": statement},
-                          opening=True)
+    def open(self, header: str, statement: str, lean_env: str | None = None
+             ) -> dict[str, Any]:
+        body: dict[str, Any] = {"header": header, "statement": statement}
+        if lean_env is not None:
+            body["lean_env"] = lean_env
+        return self._call("POST", "/v1/sessions", body, opening=True)
 
     def tactic(self, session_id: str, state: int, tactic: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/sessions/{session_id}/tactics",
@@ -124,7 +128,9 @@ class LocalSessions:
             _raise_for(0, str(exc), opening=opening)
             raise  # unreachable: _raise_for always raises
 
-    def open(self, header: str, statement: str) -> dict[str, Any]:
+    def open(self, header: str, statement: str, lean_env: str | None = None
+             ) -> dict[str, Any]:
+        # The pool is already the environment's (Dojo passes its settings): lean_env is spent.
         sid, root = self._guard(self._sessions.open(header=header, statement=statement),
                                 opening=True)
         return {"session_id": sid, "state": root.state, "goals": list(root.goals)}
@@ -171,7 +177,9 @@ class Dojo:
     """`with Dojo(theorem) as (dojo, initial_state):` then `dojo.run_tac(state, tactic)`.
 
     `url` (and `api_key`) use a running service; without it a local pool is started from
-    `settings` (default: `Settings.load()`, i.e. the PROVER_* variables). `timeout` is
+    `settings` (default: `Settings.load()`, i.e. the PROVER_* variables). `lean_env` names the
+    Lean environment (of the service, or of `settings`; default: the default one; unknown:
+    DojoInitError listing the known names). `timeout` is
     LeanDojo's: seconds for one tactic locally, for one HTTP exchange remotely. `repos` are
     directories holding checkouts named like their repository.
     """
@@ -179,13 +187,14 @@ class Dojo:
     def __init__(
         self, entry: Any, timeout: int = 600, *, url: str | None = None,
         api_key: str | None = None, settings: Settings | None = None,
-        repos: Sequence[Path | str] = (),
+        repos: Sequence[Path | str] = (), lean_env: str | None = None,
     ) -> None:
         self.entry = entry
         self.timeout = timeout
         self.problem = as_problem(entry, [Path(r) for r in repos])
         self.is_successful: bool | None = None
         self._url, self._api_key, self._settings = url, api_key, settings
+        self.lean_env = lean_env
         self._backend: _Sessions | None = None
         self._session: str | None = None
 
@@ -194,11 +203,17 @@ class Dojo:
             backend: _Sessions = RemoteSessions(self._url, self._api_key, float(self.timeout))
         else:
             # LeanDojo's `timeout` bounds one tactic; locally it is the sessions' own limit.
-            settings = (self._settings or Settings.load()).with_overrides(
-                tactic_timeout=float(self.timeout))
-            backend = LocalSessions(settings)
+            from prover.lean.environments import UnknownEnvironment, environment
+
+            try:
+                chosen = environment(self._settings or Settings.load(), self.lean_env)
+            except UnknownEnvironment as exc:
+                raise DojoInitError(str(exc)) from None
+            backend = LocalSessions(chosen.settings.with_overrides(
+                tactic_timeout=float(self.timeout)))
         try:
-            opened = backend.open(self.problem.header, self.problem.formal_statement)
+            opened = backend.open(self.problem.header, self.problem.formal_statement,
+                                  self.lean_env)
         except BaseException:
             backend.close()
             raise

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Check that the Lean pins of lean_workspace/ agree with lean_workspace/versions.env.
+"""Check that the Lean pins of each Lean environment agree with its versions.env.
 
+Each environment is a Lake workspace: lean_workspace/ itself (`v4_9`, DeepSeek-Prover's Lean,
+with the editor package ProverTactic) and lean_workspace/envs/NAME/ for the others. In each,
 versions.env is the single place where the Lean toolchain, the Mathlib revision and the
 REPL revision are chosen. lean-toolchain and lakefile.lean repeat them (Lean tooling reads
 only those files); this script makes sure the copies did not drift. When a
@@ -10,7 +12,7 @@ revisions Lake actually locked are checked too.
 Exit status: 0 when everything agrees, 1 on any disagreement or missing file, 2 on bad
 usage. Standard library only.
 
-    python3 scripts/check_lean_pins.py [--workspace DIR] [--quiet]
+    python3 scripts/check_lean_pins.py [--workspace DIR | --env NAME | --all] [--quiet]
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ REQUIRES = {
 }
 
 TACTIC_LIB = "ProverTactic"
+MAIN_ENV = "v4_9"  # lean_workspace/ itself; the others are lean_workspace/envs/NAME
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 _KEY_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
 _LINE_COMMENT = re.compile(r"--[^\n]*")
@@ -38,6 +42,18 @@ _BLOCK_COMMENT = re.compile(r"/-.*?-/", re.DOTALL)
 
 def default_workspace() -> Path:
     return Path(__file__).resolve().parent.parent / "lean_workspace"
+
+
+def env_workspace(name: str) -> Path:
+    """The workspace of environment NAME (what `make lean ENV=NAME` installs)."""
+    return default_workspace() if name == MAIN_ENV else default_workspace() / "envs" / name
+
+
+def all_workspaces() -> list[Path]:
+    envs = default_workspace() / "envs"
+    others = sorted(p for p in envs.iterdir() if (p / "versions.env").is_file()) \
+        if envs.is_dir() else []
+    return [default_workspace(), *others]
 
 
 def parse_versions_env(text: str) -> tuple[dict[str, str], list[str]]:
@@ -98,7 +114,10 @@ def _norm_url(url: str) -> str:
 
 
 def check(workspace: Path) -> list[str]:
-    """Return a list of human-readable problems (empty when all pins agree)."""
+    """Return a list of human-readable problems (empty when all pins agree). The editor
+    package is required in lean_workspace/ (it is written for its Lean only) and nowhere
+    else."""
+    main_workspace = workspace.resolve() == default_workspace().resolve()
     problems: list[str] = []
     env_path = workspace / "versions.env"
     toolchain_path = workspace / "lean-toolchain"
@@ -148,10 +167,14 @@ def check(workspace: Path) -> list[str]:
                 problems.append(
                     f"lakefile.lean pins {name} at {rev!r} but versions.env {rev_key}={want_rev}"
                 )
-        if not has_lean_lib(lakefile, TACTIC_LIB):
-            problems.append(f"lakefile.lean declares no `lean_lib {TACTIC_LIB}`")
-        if not (workspace / f"{TACTIC_LIB}.lean").is_file():
-            problems.append(f"{workspace / (TACTIC_LIB + '.lean')} not found")
+        if main_workspace:
+            if not has_lean_lib(lakefile, TACTIC_LIB):
+                problems.append(f"lakefile.lean declares no `lean_lib {TACTIC_LIB}`")
+            if not (workspace / f"{TACTIC_LIB}.lean").is_file():
+                problems.append(f"{workspace / (TACTIC_LIB + '.lean')} not found")
+        elif has_lean_lib(lakefile, TACTIC_LIB):
+            problems.append(f"lakefile.lean declares `lean_lib {TACTIC_LIB}`, which is written "
+                            "for v4.9.0-rc1 only (see docs/editor.md)")
 
     # lake-manifest.json (only present after Lake resolved the dependencies)
     manifest_path = workspace / "lake-manifest.json"
@@ -167,6 +190,11 @@ def check(workspace: Path) -> list[str]:
                 entry = packages.get(name)
                 if entry is None:
                     problems.append(f"lake-manifest.json has no package {name!r}")
+                elif want_rev and not _SHA.fullmatch(want_rev):  # a tag: Lake locks its commit
+                    if entry.get("inputRev") != want_rev:
+                        problems.append(
+                            f"lake-manifest.json resolved {name} from "
+                            f"{entry.get('inputRev')!r} but versions.env {rev_key}={want_rev}")
                 elif want_rev and entry.get("rev") != want_rev:
                     problems.append(
                         f"lake-manifest.json locks {name} at {entry.get('rev')!r} but "
@@ -178,29 +206,45 @@ def check(workspace: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "--workspace",
         type=Path,
-        default=default_workspace(),
         help="Lake workspace to check (default: lean_workspace/ next to scripts/)",
     )
+    which.add_argument("--env", help=f"environment to check ({MAIN_ENV}: lean_workspace/; "
+                       "others: lean_workspace/envs/NAME)")
+    which.add_argument("--all", action="store_true", help="check every environment")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
 
-    problems = check(args.workspace)
-    if problems:
-        print(f"Lean pins disagree with {args.workspace / 'versions.env'}:", file=sys.stderr)
-        for problem in problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
-    if not args.quiet:
-        pins, _ = parse_versions_env((args.workspace / "versions.env").read_text("utf-8"))
-        print(
-            "Lean pins OK: "
-            f"{pins['LEAN_TOOLCHAIN']}, mathlib {pins['MATHLIB_REV'][:12]}, "
-            f"REPL {pins['REPL_REV'][:12]}"
-        )
-    return 0
+    if args.all:
+        workspaces = all_workspaces()
+    elif args.env:
+        workspaces = [env_workspace(args.env)]
+        if not workspaces[0].is_dir():
+            known = ", ".join([MAIN_ENV, *(p.name for p in all_workspaces()[1:])])
+            print(f"no Lean environment {args.env!r} (known: {known})", file=sys.stderr)
+            return 2
+    else:
+        workspaces = [args.workspace or default_workspace()]
+    status = 0
+    for workspace in workspaces:
+        problems = check(workspace)
+        if problems:
+            print(f"Lean pins disagree with {workspace / 'versions.env'}:", file=sys.stderr)
+            for problem in problems:
+                print(f"  - {problem}", file=sys.stderr)
+            status = 1
+            continue
+        if not args.quiet:
+            pins, _ = parse_versions_env((workspace / "versions.env").read_text("utf-8"))
+            print(
+                f"Lean pins OK ({workspace}): "
+                f"{pins['LEAN_TOOLCHAIN']}, mathlib {pins['MATHLIB_REV'][:12]}, "
+                f"REPL {pins['REPL_REV'][:12]}"
+            )
+    return status
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Install the real Lean stack for the verifier: elan, the pinned toolchain, the pinned
-# Mathlib (prebuilt .olean files from Mathlib's cache) and the pinned REPL, all inside
-# lean_workspace/. This is what `make lean` runs. Pins live in lean_workspace/versions.env.
+# Mathlib (prebuilt .olean files from Mathlib's cache) and the pinned REPL, all inside one
+# Lean environment's workspace. This is what `make lean [ENV=NAME]` runs. The default
+# environment, v4_9, is lean_workspace/ (pins in lean_workspace/versions.env); another one,
+# NAME, is lean_workspace/envs/NAME/ (pins in its versions.env).
 #
 #   scripts/install_lean.sh                install what is missing, then sanity-check
+#   scripts/install_lean.sh --env NAME     the same for environment NAME (make lean ENV=NAME)
 #   scripts/install_lean.sh --check        only report what is installed / missing
 #   scripts/install_lean.sh --from-source  build Mathlib locally instead of `lake exe cache get`
 #
@@ -21,14 +24,29 @@ OFFLINE_HINT="run this on a machine with internet access, or copy ~/.elan and le
 
 MODE=install
 FROM_SOURCE=0
-for arg in "$@"; do
-  case "$arg" in
+ENV_NAME=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --check) MODE=check ;;
     --from-source) FROM_SOURCE=1 ;;
-    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "make lean: unknown option '$arg' (use --check, --from-source or --help)" >&2; exit 2 ;;
+    --env) shift; ENV_NAME="${1:-}"; [ -n "$ENV_NAME" ] || { echo "make lean: --env needs a NAME" >&2; exit 2; } ;;
+    --env=*) ENV_NAME="${1#--env=}" ;;
+    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "make lean: unknown option '$1' (use --env NAME, --check, --from-source or --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+if [ -n "$ENV_NAME" ] && [ "$ENV_NAME" != v4_9 ]; then
+  WS="$ROOT/lean_workspace/envs/$ENV_NAME"
+  if [ ! -d "$WS" ]; then
+    known="v4_9 $(find "$ROOT/lean_workspace/envs" -mindepth 1 -maxdepth 1 -type d -printf '%f ' 2>/dev/null)"
+    echo "make lean: no Lean environment '$ENV_NAME' (known: $known)" >&2
+    exit 2
+  fi
+elif [ -n "$ENV_NAME" ]; then
+  WS="$ROOT/lean_workspace"
+fi
+ENV_LABEL="${ENV_NAME:-v4_9}"
 
 die() { echo "make lean: $*" >&2; exit 1; }
 say() { echo "make lean: $*"; }
@@ -60,7 +78,7 @@ REPL_REV="$(pin REPL_REV)"
 
 if command -v python3 >/dev/null 2>&1 && [ -f "$ROOT/scripts/check_lean_pins.py" ]; then
   python3 "$ROOT/scripts/check_lean_pins.py" --workspace "$WS" --quiet \
-    || die "lean_workspace pins are inconsistent (see above); fix versions.env, lean-toolchain or lakefile.lean"
+    || die "the pins of $WS are inconsistent (see above); fix versions.env, lean-toolchain or lakefile.lean"
 fi
 
 MATHLIB_DIR="$WS/.lake/packages/mathlib"
@@ -68,6 +86,8 @@ REPL_DIR="$WS/.lake/packages/REPL"
 REPL_BIN="$REPL_DIR/.lake/build/bin/repl"
 MATHLIB_OLEAN="$MATHLIB_DIR/.lake/build/lib/Mathlib.olean"
 TACTIC_OLEAN="$WS/.lake/build/lib/ProverTactic.olean"
+# The editor package is built where the workspace declares it (lean_workspace/, Lean 4.9 only).
+if grep -q '^lean_lib ProverTactic' "$WS/lakefile.lean"; then TACTIC=ProverTactic; else TACTIC=""; fi
 
 find_elan() {
   if command -v elan >/dev/null 2>&1; then command -v elan
@@ -105,10 +125,11 @@ if [ "$MODE" = check ]; then
   else report repl-src ok "$REPL_REV"; fi
   if [ -x "$REPL_BIN" ]; then report repl-bin ok "$REPL_BIN"
   else report repl-bin MISSING "$REPL_BIN"; fi
-  if [ -f "$TACTIC_OLEAN" ]; then report tactic ok "$TACTIC_OLEAN"
+  if [ -z "$TACTIC" ]; then :
+  elif [ -f "$TACTIC_OLEAN" ]; then report tactic ok "$TACTIC_OLEAN"
   else report tactic MISSING "ProverTactic not built"; fi
   if [ "$missing" -eq 0 ]; then echo "all present"; exit 0; fi
-  echo "$missing item(s) missing or wrong: run 'make lean' (scripts/install_lean.sh)"
+  echo "$missing item(s) missing or wrong: run 'make lean${ENV_NAME:+ ENV=$ENV_NAME}' (scripts/install_lean.sh)"
   exit 1
 fi
 
@@ -173,8 +194,9 @@ else
 fi
 
 # --- 5. REPL executable and our tactic library (no network: sources are local now) ------
-say "building the REPL executable and ProverTactic"
-"$LAKE" build repl ProverTactic || die "'lake build repl ProverTactic' failed (see above)"
+say "building the REPL executable${TACTIC:+ and $TACTIC}"
+# shellcheck disable=SC2086  # TACTIC is one word or empty
+"$LAKE" build repl $TACTIC || die "'lake build repl $TACTIC' failed (see above)"
 [ -x "$REPL_BIN" ] || die "build finished but $REPL_BIN is missing"
 
 # --- 6. sanity checks ---------------------------------------------------------------------
@@ -198,8 +220,12 @@ esac
 # The toolchain's own lake (not elan's proxy): works without ELAN_HOME/HOME, e.g. in a sandbox.
 TOOLCHAIN_LAKE="$("$ELAN" which lake 2>/dev/null || echo "$LAKE")"
 cat <<EOF
-make lean: done. Settings for the verifier (real-Lean tests: make test-lean):
+make lean: done ($ENV_LABEL). Settings for the verifier (real-Lean tests: make test-lean):
+# this environment alone:
 export PROVER_LEAN_WORKSPACE=$WS
+# or next to others, one pool each (requests pick one with lean_env / --lean-env):
+# export PROVER_LEAN_ENVS='{"$ENV_LABEL": {"workspace": "$WS"}, ...}'
+
 export PATH="$ELAN_BIN:\$PATH"
 # By default the verifier starts $REPL_BIN
 # with the variables of 'lake env' (resolved once). To choose the command yourself instead

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from prover.datasets import Problem
 from prover.lean.checker import CheckRequest
+from prover.lean.goals import SORRY_BODY, sorry_check
 from prover.lean.verdict import CheckResult, Verdict
 from prover.model.base import Completion, Generator, SamplingParams
 from prover.prompts import PromptMode, build_prompt, extract_proof, full_code, resume_prompt
@@ -101,12 +102,15 @@ class ProofTask:
         )
 
     async def root_state(self) -> str:
-        """The statement's goal, from checking `sorry` as its proof (as DeepSeek does).
+        """The statement's goal, from checking `sorry` as its proof (as DeepSeek does), in the
+        environment of this search's verifier: the dataset's `goal` field is not used (the
+        newer benchmarks leave it empty, and another Lean prints goals differently).
 
         This is also the earliest place a broken statement shows up, so it fails the search
         with Lean's own message instead of burning the sample budget.
         """
-        result = await self._check("  sorry", statement=False, all_tactics=False)
+        self.checks += 1  # cached per verifier: every run of an evaluation shares one check
+        result = await sorry_check(self.verifier, self.code(SORRY_BODY), self.check_timeout)
         if result.verdict in (Verdict.TIMEOUT, Verdict.SYSTEM_ERROR):
             raise SearchSetupError(
                 f"checking the statement of {self.problem.name} with `sorry` ended in "

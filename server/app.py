@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute
 
 from prover.config import Settings
 from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
+from prover.lean.environments import LeanEnvironments, UnknownEnvironment, default_name
 from prover.problem_input import normalise_statement
 from server import batch, errors, kimina
 from server.admission import Admission
@@ -46,6 +47,7 @@ from server.models import (
     HealthStatus,
     JobCreated,
     JobView,
+    LeanEnvironmentView,
     ProveRequest,
     VerifyRequest,
     VerifyResponse,
@@ -74,14 +76,29 @@ class Service:
     admission: Admission
     heartbeat_s: float
     draining: asyncio.Event = field(default_factory=asyncio.Event)
-    pool: LeanPool | None = None
+    pool: LeanPool | None = None  # the default Lean environment's pool
     store: JobStore | None = None
     startup_error: BaseException | None = None
+    environments: LeanEnvironments | None = None
 
-    def lean(self) -> LeanPool:
-        if self.pool is None:
+    def lean(self, lean_env: str | None = None) -> LeanPool:
+        """The pool of the Lean environment a request names (`lean_env`; None: the default).
+        An unknown name is a 422 on field `lean_env` that lists the known ones."""
+        if self.pool is None or self.environments is None:
             raise ApiError(503, "unavailable", "the service is starting", headers=retry_after(1))
-        return self.pool
+        try:
+            return self.environments.pool_for(lean_env)
+        except UnknownEnvironment as exc:
+            raise validation_error(["lean_env"], str(exc)) from None
+
+    def check_lean_env(self, lean_env: str | None) -> None:
+        """Refuse an unknown `lean_env` now (422), before a job that names it is queued."""
+        from prover.lean.environments import resolve_name
+
+        try:
+            resolve_name(self.settings, lean_env)
+        except UnknownEnvironment as exc:
+            raise validation_error(["lean_env"], str(exc)) from None
 
     def jobs(self) -> JobStore:
         if self.store is None:
@@ -89,7 +106,8 @@ class Service:
         return self.store
 
     def pool_stats(self) -> dict[str, Any]:
-        return self.pool.stats() if self.pool is not None else {}
+        """Every environment's pool together."""
+        return self.environments.total_stats() if self.environments is not None else {}
 
 
 async def _service(request: Request) -> Service:
@@ -119,9 +137,12 @@ class Addon:
 
 def create_app(settings: Settings, *, pool: LeanPool | None = None,
                store: JobStore | None = None, heartbeat_s: float = HEARTBEAT_S,
+               environments: LeanEnvironments | None = None,
                addons: Sequence[Addon] = ()) -> FastAPI:
-    """The ASGI app. A `pool` or `store` passed in is the caller's to start and close; what the
-    app creates itself it starts on lifespan start and closes on lifespan end."""
+    """The ASGI app. A `pool` (the default Lean environment's), `environments` or `store`
+    passed in is the caller's to start and close; what the app creates itself it starts on
+    lifespan start and closes on lifespan end. Every pool the app builds itself shares
+    verdicts through the Redis results cache (keyed by its environment, among the rest)."""
     service = Service(settings=settings, metrics=Metrics(), admission=Admission(
         settings.verify_slots, settings.verify_queue, settings.verify_queue_wait_s),
         heartbeat_s=heartbeat_s)
@@ -132,12 +153,14 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_pool = own_store = False
         try:
-            if pool is None:
-                service.pool = await LeanPool(
-                    settings, cache=RedisResultCache.from_settings(settings)).start()
+            if environments is not None:
+                service.environments = environments
+            else:  # the pool passed in is the caller's; the other environments' are ours
+                own = LeanEnvironments(settings, {} if pool is None else {
+                    default_name(settings): pool}, cache=RedisResultCache.from_settings)
+                service.environments = await own.start(given=False)
                 own_pool = True
-            else:
-                service.pool = pool
+            service.pool = service.environments.pool_for(None)
             if store is None:
                 service.store = JobStore.from_settings(settings)
                 own_store = True
@@ -145,8 +168,8 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
                 service.store = store
         except BaseException as exc:
             service.startup_error = exc
-            if own_pool and service.pool is not None:
-                await service.pool.close()
+            if own_pool and service.environments is not None:
+                await service.environments.close(given=False)
             raise
         log.info("service ready", extra={"lean_workers": service.pool.size,
                                          "verify_slots": service.admission.slots})
@@ -160,9 +183,10 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
             service.draining.set()
             if own_store and service.store is not None:
                 await service.store.close()
-            if own_pool and service.pool is not None:
-                await service.pool.close()
+            if own_pool and service.environments is not None:
+                await service.environments.close(given=False)
             service.pool = service.store = None
+            service.environments = None
 
     app = FastAPI(
         title="lean-prover-service",
@@ -233,7 +257,7 @@ def _v1_router() -> APIRouter:
             wanted = CheckRequest(code=body.code, statement=body.statement, timeout=body.timeout,
                                   use_cache=body.cache)
             result = await unless_client_leaves(
-                request, check(service, principal_of(request), wanted))
+                request, check(service, principal_of(request), wanted, lean_env=body.lean_env))
         except StatementError as exc:
             raise validation_error(["statement"], str(exc)) from None
         except PoolClosed:
@@ -272,11 +296,14 @@ def _v1_router() -> APIRouter:
             normalise_statement(body.formal_statement)
         except StatementError as exc:
             raise validation_error(["formal_statement"], str(exc)) from None
+        service.check_lean_env(body.lean_env)
         job_request = {
             "formal_statement": body.formal_statement, "header": body.header,
             "informal_prefix": body.informal_prefix, "search": body.search, "budget": budget,
             "concurrency": body.concurrency, "seed": body.seed,
         }
+        if body.lean_env is not None:  # absent stays absent: old idempotent retries still match
+            job_request["lean_env"] = body.lean_env
         principal = str(getattr(request.state, "principal", ""))
         owner = principal if principal.startswith("key:") else ""
         job, created = await service.jobs().submit(
@@ -373,9 +400,12 @@ def _ops_router() -> APIRouter:
         status: HealthStatus = (
             "draining" if service.draining.is_set() else
             "ok" if redis_ok and service.pool is not None else "degraded")
-        body = Health(status=status,
-                      lean_workers=service.pool.size if service.pool is not None else 0,
-                      model_backend=service.settings.model_backend, redis=redis_ok)
+        envs = service.environments
+        body = Health(status=status, lean_workers=envs.size if envs is not None else 0,
+                      model_backend=service.settings.model_backend, redis=redis_ok,
+                      environments=[  # no workspace paths: /healthz is open to anyone
+                          LeanEnvironmentView(**{k: v for k, v in e.items() if k != "workspace"})
+                          for e in envs.describe()] if envs is not None else [])
         return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

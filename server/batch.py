@@ -2,7 +2,8 @@
 
 One request instead of thousands saves the per-request cost on both sides, and the results can
 stream back as NDJSON while the rest are still being checked, so the trainer can start scoring
-early. Items go through the same admission queue and pool as `/v1/verify`.
+early. Items go through the same admission queue and pool as `/v1/verify`; a batch checks in
+one Lean environment, its `lean_env` (an RL step's samples target one Lean).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from server import errors
 from server.checks import CheckingService, admit_batch, principal_of, run_items, service_of
 from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError, validation_error
+from server.models import Text
 
 NDJSON = "application/x-ndjson"
 
@@ -34,6 +36,10 @@ class BatchRequest(BaseModel):
 
     items: list[Any] = Field(description="each `{id, code, statement?, timeout?, cache?}`; up "
                              "to PROVER_MAX_BATCH; ids unique")
+    lean_env: Text | None = Field(
+        None, description="the Lean environment every item is checked in (a name of "
+        "PROVER_LEAN_ENVS, or `default`); the default environment when absent. Unknown names "
+        "are 422 for the whole batch, listing the known ones")
 
 
 def parse_batch(service: CheckingService, raws: list[Any], what: str = "items",
@@ -59,32 +65,35 @@ def parse_batch(service: CheckingService, raws: list[Any], what: str = "items",
 
 
 async def check_all(request: Request, service: CheckingService, items: list[Item],
-                    emit: Callable[[int, dict[str, Any]], None]) -> None:
-    """Every item checked (and emitted), or ApiError 503 at once when the queue has no room,
-    or 499 when the client leaves (what it still had queued is dropped)."""
+                    emit: Callable[[int, dict[str, Any]], None],
+                    lean_env: str | None = None) -> None:
+    """Every item checked in `lean_env` (and emitted), or ApiError at once: 422 for an unknown
+    environment, 503 when the queue has no room; 499 when the client leaves (what it still had
+    queued is dropped)."""
     key = principal_of(request)
-    window = admit_batch(service, key, items)
+    window = admit_batch(service, key, items, lean_env)
     try:
-        await unless_client_leaves(request, run_items(service, key, items, window, emit))
+        await unless_client_leaves(request, run_items(service, key, items, window, emit,
+                                                      lean_env))
     except ClientGone:
         raise ApiError(499, "client_closed_request", "the client went away") from None
 
 
 def stream_results(request: Request, service: CheckingService, items: list[Item],
                    bad: list[ItemError], shape: Callable[[int, dict[str, Any]], Any],
-                   ) -> StreamingResponse:
+                   lean_env: str | None = None) -> StreamingResponse:
     """NDJSON, one line per item as it finishes (`shape(index, result)` each): the malformed
-    items first. Room in the queue is checked before the stream starts, so a refusal is still a
-    plain 503."""
+    items first. The environment and room in the queue are checked before the stream starts, so
+    a refusal is still a plain 422 or 503."""
     key = principal_of(request)
-    window = admit_batch(service, key, items)
+    window = admit_batch(service, key, items, lean_env)
     lines: asyncio.Queue[tuple[int, dict[str, Any]] | None] = asyncio.Queue()
 
     async def body() -> AsyncIterator[bytes]:
         for error in bad:
             yield _line(shape(error.index, error.to_json()))
         task = asyncio.ensure_future(run_items(
-            service, key, items, window, lambda i, r: lines.put_nowait((i, r))))
+            service, key, items, window, lambda i, r: lines.put_nowait((i, r)), lean_env))
         task.add_done_callback(lambda _: lines.put_nowait(None))
         try:
             while (entry := await lines.get()) is not None:
@@ -124,12 +133,13 @@ def router() -> APIRouter:
         `/v1/verify` (per API key, round-robin), share header imports like any other checks,
         and each gets its own verdict: a malformed item or one past its timeout never fails the
         batch. Empty batch or repeated id: 422; too many items: 413; no room in the queue: 503
-        with Retry-After."""
+        with Retry-After; unknown `lean_env`: 422 listing the known environments."""
         service = service_of(request)
         items, bad = parse_batch(service, body.items)
         if wants_stream(request):
             return stream_results(request, service, items, bad,
-                                  lambda index, result: {**result, "index": index})
+                                  lambda index, result: {**result, "index": index},
+                                  body.lean_env)
         results: list[dict[str, Any] | None] = [None] * len(body.items)
         for error in bad:
             results[error.index] = error.to_json()
@@ -137,7 +147,7 @@ def router() -> APIRouter:
         def emit(index: int, result: dict[str, Any]) -> None:
             results[index] = result
 
-        await check_all(request, service, items, emit)
+        await check_all(request, service, items, emit, body.lean_env)
         return JSONResponse({"results": results})
 
     return api

@@ -1,7 +1,8 @@
 """One way from a check request to a verdict for every HTTP route that verifies (`/v1/verify`,
-`/v1/verify/batch`, the Kimina-compatible routes): through the fair admission queue, onto this
-process's Lean pool, counted in the metrics. So a single proof and a batch item wait in the same
-line and a limit set once holds for all of them."""
+`/v1/verify/batch`, the Kimina-compatible routes): through the fair admission queue, onto the
+pool of the Lean environment the request names, counted in the metrics. So a single proof and a
+batch item wait in the same line, whatever their environment, and a limit set once holds for all
+of them."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class CheckingService(Protocol):
     metrics: Metrics
     admission: Admission
 
-    def lean(self) -> LeanPool: ...
+    def lean(self, lean_env: str | None = None) -> LeanPool: ...
 
 
 def service_of(request: Request) -> CheckingService:
@@ -42,10 +43,11 @@ def overloaded(exc: Refused) -> ApiError:
 
 
 async def check(service: CheckingService, key: str, request: CheckRequest, *,
-                patient: bool = False) -> CheckResult:
-    """Wait for a slot in `key`'s turn, then check. Raises ApiError 503 when refused, and the
-    pool's StatementError / PoolClosed."""
-    pool = service.lean()
+                lean_env: str | None = None, patient: bool = False) -> CheckResult:
+    """Wait for a slot in `key`'s turn, then check on the pool of `lean_env` (None: the
+    default environment). Raises ApiError 422 for an unknown environment (before queueing), 503
+    when refused, and the pool's StatementError / PoolClosed."""
+    pool = service.lean(lean_env)
     metrics = service.metrics
     try:
         started = await service.admission.acquire(key, patient=patient)
@@ -62,11 +64,13 @@ async def check(service: CheckingService, key: str, request: CheckRequest, *,
     return result
 
 
-def admit_batch(service: CheckingService, key: str, items: list[Item]) -> int:
+def admit_batch(service: CheckingService, key: str, items: list[Item],
+                lean_env: str | None = None) -> int:
     """Room for a batch, or ApiError 503: the batch keeps at most `window` (returned) of its
     items waiting or running at once, so the queue's depth and wait limit apply to that many,
-    and a batch of any size holds no more of the queue than one burst of single requests."""
-    service.lean()  # 503 while the service is starting
+    and a batch of any size holds no more of the queue than one burst of single requests.
+    An unknown `lean_env` is 422 here, before any item is checked."""
+    service.lean(lean_env)  # 503 while the service is starting
     window = max(1, min(len(items), service.admission.slots))
     if items:
         try:
@@ -78,19 +82,22 @@ def admit_batch(service: CheckingService, key: str, items: list[Item]) -> int:
 
 
 async def run_items(service: CheckingService, key: str, items: list[Item], window: int,
-                    emit: Callable[[int, dict[str, Any]], None]) -> None:
-    """Check `items` with `window` of them in flight at once and `emit(index, result JSON)` as
-    each finishes. Per-item trouble becomes that item's result; only cancellation escapes."""
+                    emit: Callable[[int, dict[str, Any]], None],
+                    lean_env: str | None = None) -> None:
+    """Check `items` in environment `lean_env` with `window` of them in flight at once and
+    `emit(index, result JSON)` as each finishes. Per-item trouble becomes that item's result;
+    only cancellation escapes."""
 
     async def one(item: Item) -> dict[str, Any]:
-        return await _one(service, key, item)
+        return await _one(service, key, item, lean_env)
 
     await check_each(items, window, one, emit)
 
 
-async def _one(service: CheckingService, key: str, item: Item) -> dict[str, Any]:
+async def _one(service: CheckingService, key: str, item: Item,
+               lean_env: str | None) -> dict[str, Any]:
     try:
-        result = await check(service, key, item.request, patient=True)
+        result = await check(service, key, item.request, lean_env=lean_env, patient=True)
     except StatementError as exc:
         return ItemError(item.index, item.id, "invalid_request", f"statement: {exc}").to_json()
     except PoolClosed:

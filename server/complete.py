@@ -18,17 +18,21 @@ Lean pool, with the time left of the request's budget after the job waited in th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import functools
 import time
-from pathlib import Path
 from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from prover.config import Settings
+from prover.lean.environments import (
+    LeanEnvironment,
+    UnknownEnvironment,
+    environment,
+    environments_of,
+)
 from server import errors
 from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError
@@ -71,6 +75,9 @@ class CompleteRequest(_Strict):
     lean_version: Text | None = Field(None, description="the client's Lean, e.g. `4.9.0-rc1`")
     mathlib_version: Text | None = Field(None, description="the client's Mathlib revision")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="sampling seed")
+    lean_env: Text | None = Field(None, description="the Lean environment to check in (a name "
+                                  "of PROVER_LEAN_ENVS); absent: the one whose Lean is the "
+                                  "client's `lean_version`, else the default")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "header": "import Mathlib\n\n",
@@ -100,25 +107,23 @@ class CompleteResponse(_Open):
     timed_out: bool = Field(description="the timeout cut sampling or checking short")
     notes: list[str] = Field(description="warnings, e.g. a Lean/Mathlib version mismatch")
     job_id: str
-    server: dict[str, str | None] = Field(description="the service's `lean_version` and "
+    server: dict[str, str | None] = Field(description="the Lean environment that checked "
+                                          "(`lean_env`), its `lean_version` and "
                                           "`mathlib_version`")
 
 
 # ---------------------------------------------------------------------- versions
 
 
-@functools.lru_cache(maxsize=4)
-def server_versions(workspace: Path) -> dict[str, str | None]:
-    """The service's Lean and Mathlib, from the workspace's `versions.env` pins."""
-    pins: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        for line in (workspace / "versions.env").read_text(encoding="utf-8").splitlines():
-            key, sep, value = line.partition("=")
-            if sep and not key.lstrip().startswith("#"):
-                pins[key.strip()] = value.strip()
-    toolchain = pins.get("LEAN_TOOLCHAIN", "")
-    lean = toolchain.rpartition(":")[2].removeprefix("v") or None
-    return {"lean_version": lean, "mathlib_version": pins.get("MATHLIB_REV") or None}
+def completion_env(body: CompleteRequest, settings: Settings) -> LeanEnvironment:
+    """The environment that checks a completion: the one named, else the one running the
+    client's Lean (an editor on 4.9 is best served by the 4.9 environment), else the default.
+    Raises UnknownEnvironment for a name the service does not have."""
+    if body.lean_env is not None:
+        return environment(settings, body.lean_env)
+    theirs = (body.lean_version or "").removeprefix("v")
+    same = [e for e in environments_of(settings) if theirs and e.lean_version == theirs]
+    return same[0] if same else environment(settings, None)
 
 
 def version_notes(body: CompleteRequest, server: dict[str, str | None]) -> list[str]:
@@ -160,10 +165,15 @@ def router() -> APIRouter:
         from server.app import Service
 
         service = cast(Service, request.app.state.service)
+        try:
+            env = completion_env(body, service.settings)
+        except UnknownEnvironment as exc:
+            raise errors.validation_error(["lean_env"], str(exc)) from None
         store = service.jobs()
         principal = str(getattr(request.state, "principal", ""))
         owner = principal if principal.startswith("key:") else ""
-        job, _ = await store.submit(KIND, body.model_dump(), owner=owner)
+        job, _ = await store.submit(KIND, {**body.model_dump(), "lean_env": env.name},
+                                    owner=owner)
         service.metrics.jobs_submitted.labels("created").inc()
         try:
             result = await unless_client_leaves(request, asyncio.wait_for(
@@ -177,7 +187,8 @@ def router() -> APIRouter:
         except ClientGone:
             await store.cancel(job.id)
             raise ApiError(499, "client_closed_request", "the client went away") from None
-        versions = server_versions(service.settings.lean_workspace)
+        versions: dict[str, str | None] = {"lean_env": env.name, "lean_version": env.lean_version,
+                                           "mathlib_version": env.mathlib_version}
         notes = [*result.get("notes", []), *version_notes(body, versions)]
         return {**result, "notes": notes, "job_id": job.id, "server": versions}
 
@@ -212,7 +223,8 @@ async def complete_job(ctx: Any) -> dict[str, Any]:
     waited = max(0.0, time.time() - ctx.job.created_at)
     budget = max(0.5, request.timeout - waited - WORKER_MARGIN_S)
     request = dataclasses.replace(request, timeout=budget)
-    result = await complete(request, ctx.runtime.generator, ctx.runtime.pool,
+    pool = ctx.runtime.environments.pool_for(ctx.job.request.get("lean_env"))
+    result = await complete(request, ctx.runtime.generator, pool,
                             mode=cast(PromptMode, ctx.settings.model_prompt),
                             check_timeout=ctx.settings.lean_timeout)
     ctx.report_progress(samples=result.samples, budget=request.num_samples, tree_size=0)

@@ -34,6 +34,9 @@ class CheckBody(BaseModel):
     debug: bool = False
     reuse: bool = True
     infotree: str | None = None
+    lean_env: str | None = Field(None, description="our extension: the Lean environment every "
+                                 "snippet is checked in (a name of PROVER_LEAN_ENVS); the default "
+                                 "one when absent; unknown: 422 listing the known names")
 
 
 class VerifyBody(BaseModel):
@@ -43,6 +46,7 @@ class VerifyBody(BaseModel):
     timeout: float = Field(300, ge=0)
     infotree_type: str | None = None
     disable_cache: bool = False
+    lean_env: str | None = Field(None, description="our extension, as on `/api/check`")
 
 
 def _timeout(asked: float, service: CheckingService) -> float:
@@ -128,7 +132,8 @@ def _time(result: dict[str, Any]) -> float:
     return float(result.get("time_s") or 0.0)
 
 
-async def _check(request: Request, raws: list[Any], what: str) -> list[dict[str, Any]]:
+async def _check(request: Request, raws: list[Any], what: str,
+                 lean_env: str | None) -> list[dict[str, Any]]:
     service = service_of(request)
     items, bad = parse_batch(service, raws, what)
     results: list[dict[str, Any]] = [{} for _ in raws]
@@ -138,7 +143,7 @@ async def _check(request: Request, raws: list[Any], what: str) -> list[dict[str,
     def emit(index: int, result: dict[str, Any]) -> None:
         results[index] = result
 
-    await check_all(request, service, items, emit)
+    await check_all(request, service, items, emit, lean_env)
     return results
 
 
@@ -155,7 +160,8 @@ def router() -> APIRouter:
         raws = [_item(s, "id", s.get("code") if isinstance(s, dict) else None, timeout, True)
                 for s in body.snippets]
         out = []
-        for raw, result in zip(raws, await _check(request, raws, "snippets"), strict=True):
+        checked = await _check(request, raws, "snippets", body.lean_env)
+        for raw, result in zip(raws, checked, strict=True):
             response, error = _outcome(result, timeout)
             entry: dict[str, Any] = {"id": _given_id(raw), "time": _time(result)}
             entry.update({"response": response} if response is not None else {"error": error})
@@ -178,7 +184,8 @@ def router() -> APIRouter:
         raws = [_item(c, "custom_id", code_of(c), timeout, not body.disable_cache)
                 for c in body.codes]
         out = []
-        for raw, result in zip(raws, await _check(request, raws, "codes"), strict=True):
+        checked = await _check(request, raws, "codes", body.lean_env)
+        for raw, result in zip(raws, checked, strict=True):
             response, error = _outcome(result, timeout)
             entry: dict[str, Any] = {"custom_id": _given_id(raw)}
             if error is not None:

@@ -51,6 +51,10 @@ class VerifyRequest(_Request):
     timeout: float | None = Field(
         None, gt=0, description="seconds for the check; at most, and by default, "
         "PROVER_LEAN_TIMEOUT")
+    lean_env: Text | None = Field(
+        None, description="the Lean environment to check in (a name of PROVER_LEAN_ENVS, or "
+        "`default`); the default environment when absent. Unknown names are 422, listing the "
+        "known ones")
     cache: bool = Field(True, description="false: check again even when the results cache "
                         "holds a verdict for this file and statement")
 
@@ -111,6 +115,10 @@ class ProveRequest(_Request):
     concurrency: int | None = Field(None, ge=1, le=1024, description="samples in flight at once; "
                                     "the worker's default when absent")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="sampling seed")
+    lean_env: Text | None = Field(
+        None, description="the Lean environment to check in (a name of PROVER_LEAN_ENVS, or "
+        "`default`); the default environment when absent. Unknown names are 422, listing the "
+        "known ones")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "formal_statement": "theorem t (a : Nat) : a + 0 = a := by",
@@ -150,11 +158,24 @@ class JobView(_Response):
 # ------------------------------------------------------------------------------ health
 
 
+class LeanEnvironmentView(_Response):
+    name: str
+    lean_version: str | None = Field(description="e.g. `4.9.0-rc1`")
+    mathlib_version: str | None = Field(description="Mathlib's commit")
+    workers: int
+    default: bool = Field(description="used when a request names no `lean_env`")
+
+
 class Health(_Response):
     status: HealthStatus = Field(
         description="`ok`; `degraded` (HTTP 503) when Redis is unreachable, so jobs cannot be "
         "taken; `draining` (HTTP 503) while the process shuts down")
-    lean_workers: int = Field(description="Lean REPL workers of this process's verify pool")
+    lean_workers: int = Field(description="Lean REPL workers of this process's verify pools "
+                              "(all environments)")
     model_backend: str = Field(description="PROVER_MODEL_BACKEND (the workers' model)")
     redis: bool = Field(description="whether Redis answered a ping")
+    environments: list[LeanEnvironmentView] = Field(
+        default_factory=list, description="the Lean environments of this process's verify "
+        "pools (PROVER_LEAN_ENVS), each with its Lean and Mathlib")
+
 

@@ -1,11 +1,11 @@
 """`/v1/sessions`: tactic sessions over HTTP, for tactic-level provers and LeanDojo clients.
 
-Sessions live in this API process, on REPL workers its Lean pool leases for them (proof-state
-ids mean something only inside one REPL process). A session is therefore sticky to the API
-replica that created it: behind a load balancer, route `/v1/sessions/{id}...` by the id (or
-keep the client on one replica with session affinity); to serve more sessions, run more replicas
-and raise `PROVER_TACTIC_WORKERS` per replica. A replica that restarts loses its sessions, which
-then answer 404.
+Sessions live in this API process, on REPL workers the Lean pool of the session's environment
+(`lean_env`) leases for them (proof-state ids mean something only inside one REPL process). A
+session is therefore sticky to the API replica that created it: behind a load balancer, route
+`/v1/sessions/{id}...` by the id (or keep the client on one replica with session affinity); to
+serve more sessions, run more replicas and raise `PROVER_TACTIC_WORKERS` per replica. A replica
+that restarts loses its sessions, which then answer 404.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class SessionRequest(_Strict):
                                    "`:= by` is fine); its goal is the root state")
     file: Text | None = Field(None, description="a whole Lean file: its first `sorry` is the "
                               "root state, and a proof replaces it for the final check")
+    lean_env: Text | None = Field(None, description="the Lean environment the session runs in "
+                                  "(a name of PROVER_LEAN_ENVS, or `default`); the default one "
+                                  "when absent. Unknown names are 422, listing the known ones")
 
     @model_validator(mode="after")
     def _one_source(self) -> SessionRequest:
@@ -83,8 +86,20 @@ _RESPONSES = {
 }
 
 
-def _sessions(request: Request) -> TacticSessions:
-    return TacticSessions.of(request.app.state.service.lean())
+def _sessions(request: Request, lean_env: str | None = None) -> TacticSessions:
+    """The session manager of `lean_env`'s pool (422 for an unknown name, 503 while starting)."""
+    return TacticSessions.of(request.app.state.service.lean(lean_env))
+
+
+def _home(request: Request, session_id: str) -> TacticSessions:
+    """The manager that opened `session_id`, whichever environment it is in (ids are random and
+    unique across them); the default one, which answers 404, for an id nobody knows."""
+    default = _sessions(request)
+    for pool in request.app.state.service.environments.pools().values():
+        manager = TacticSessions.of(pool)
+        if manager.knows(session_id):
+            return manager
+    return default
 
 
 def _owner(request: Request) -> str:
@@ -113,10 +128,11 @@ def router() -> APIRouter:
     @api.post("", status_code=201, response_model=SessionCreated, responses=_RESPONSES,
               summary="Open a tactic session")
     async def open_session(body: SessionRequest, request: Request, response: Response) -> Any:
-        """Elaborate the statement (or file) with `sorry` and return the root state's goals.
-        At most PROVER_SESSIONS_PER_KEY live sessions per key (429 past that)."""
+        """Elaborate the statement (or file) with `sorry`, in the Lean environment `lean_env`,
+        and return the root state's goals. At most PROVER_SESSIONS_PER_KEY live sessions per key
+        in each environment (429 past that); an unknown `lean_env` is 422."""
         try:
-            sid, root = await _sessions(request).open(
+            sid, root = await _sessions(request, body.lean_env).open(
                 header=body.header, statement=body.statement, file=body.file,
                 owner=_owner(request))
         except Exception as exc:
@@ -132,7 +148,7 @@ def router() -> APIRouter:
         and its states stay usable), or `{proved, proof}` once no goal is left and the rebuilt
         whole file passed the full verdict rules."""
         try:
-            outcome = await _sessions(request).apply(session_id, body.state, body.tactic)
+            outcome = await _home(request, session_id).apply(session_id, body.state, body.tactic)
         except Exception as exc:
             raise _translate(exc) from None
         return outcome.to_json()
@@ -142,7 +158,7 @@ def router() -> APIRouter:
     async def end_session(session_id: str, request: Request) -> Response:
         """Ending a session twice is fine; an id never seen is 404."""
         try:
-            await _sessions(request).end(session_id)
+            await _home(request, session_id).end(session_id)
         except Exception as exc:
             raise _translate(exc) from None
         return Response(status_code=204)

@@ -162,6 +162,22 @@ def _problems(dataset: str) -> tuple[tuple[str, Problem], ...]:
         raise ApiError(404, "not_found", str(exc)) from None
 
 
+async def _computed_goal(request: Request, dataset: str, problem: Problem) -> str | None:
+    """The goal Lean reports for the statement (cached per pool); None when it cannot."""
+    from prover.dataset_catalog import source_of
+    from prover.lean import PoolClosed
+    from prover.lean.goals import GoalError, statement_goal
+
+    service: Service = request.app.state.service
+    source = source_of(dataset)
+    envs = service.environments
+    name = source.lean_env if source and envs and source.lean_env in envs.names else None
+    try:
+        return await statement_goal(service.lean(name), problem)
+    except (GoalError, PoolClosed, ApiError):
+        return None
+
+
 def _v1_router() -> APIRouter:
     router = APIRouter(prefix="/v1", dependencies=[Depends(HTTPBearer(auto_error=False))])
     answers = errors.responses(401, 404, 422, 429, 503)
@@ -215,9 +231,10 @@ def _v1_router() -> APIRouter:
 
     @router.get("/problems/{dataset}/{name}", response_model=ProblemOut, tags=["problems"],
                 summary="One dataset problem", responses=answers)
-    async def get_problem(dataset: str, name: str) -> ProblemOut:
+    async def get_problem(dataset: str, name: str, request: Request) -> ProblemOut:
         """The problem as `POST /v1/prove` wants it (`formal_statement`, `header`,
-        `informal_prefix`), plus its split and goal."""
+        `informal_prefix`), plus its split and goal (computed by Lean, in the environment the
+        dataset targets when this service has it, when the file has none)."""
         indexed = await asyncio.to_thread(_problems, dataset)
         problem = next((p for key, p in indexed if key == name), None)
         if problem is None:
@@ -227,9 +244,10 @@ def _v1_router() -> APIRouter:
             except DatasetError as exc:
                 message = str(exc)
             raise ApiError(404, "not_found", message)
+        goal = problem.goal or await _computed_goal(request, dataset, problem)
         return ProblemOut(dataset=dataset, name=name, split=problem.split, header=problem.header,
                           informal_prefix=problem.informal_prefix,
-                          formal_statement=problem.formal_statement, goal=problem.goal)
+                          formal_statement=problem.formal_statement, goal=goal)
 
     return router
 

@@ -39,7 +39,7 @@ from typing import Any, TypeVar, cast
 from redis.exceptions import RedisError
 
 from prover.config import Settings
-from prover.lean import LeanPool
+from prover.lean.environments import LeanEnvironments
 from prover.runtime import Runtime
 from server.checkpoints import LatestWriter, RedisCheckpoint
 from server.jobs import Job, JobStatus, JobStore, Lease
@@ -189,7 +189,7 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
     """A `POST /v1/prove` job: search for a proof; the result is the prove object."""
     from prover.problem_input import problem_from_statement
     from prover.prompts import PromptMode
-    from search import CheckpointError, SearchConfig, SearchProgress, search_proof
+    from search import CheckpointError, SearchConfig, SearchProgress, search_with_answer
 
     request = ctx.job.request
     problem = problem_from_statement(
@@ -212,9 +212,11 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
         ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size,
                             verdicts=dict(verdicts))
 
+    pool = ctx.runtime.environments.pool_for(request.get("lean_env"))  # UnknownEnvironment
+
     async def search() -> Any:
-        return await search_proof(
-            problem, ctx.runtime.generator, ctx.runtime.pool, config,
+        return await search_with_answer(
+            problem, ctx.runtime.generator, pool, config,
             mode=cast(PromptMode, ctx.settings.model_prompt), progress=progress,
             checkpoint_store=ctx.checkpoint,
         )
@@ -619,8 +621,8 @@ async def run_worker(settings: Settings, name: str | None = None, *,
             return
         own_runtime = runtime is None
         if runtime is None:
-            runtime = Runtime(settings, pool=LeanPool(
-                settings, cache=RedisResultCache.from_settings(settings)))
+            runtime = Runtime(settings, environments=LeanEnvironments(
+                settings, cache=RedisResultCache.from_settings))
             worker_log.info("starting the model and the Lean pool")
             if not await _start_runtime(runtime, stop):
                 return

@@ -177,7 +177,8 @@ def test_the_shared_fixture_is_a_valid_request() -> None:
     assert body.kind == "proof" and body.goals == ["n : Nat\n⊢ n + 0 = n"]
     assert body.num_samples == 4 and body.timeout == 20 and body.lean_version == "4.9.0-rc1"
     # what the fixture pins must survive a round trip through the job request
-    assert json.loads(json.dumps(body.model_dump())) == {**fixture(), "seed": None}
+    assert json.loads(json.dumps(body.model_dump())) == {**fixture(), "seed": None,
+                                                          "lean_env": None}
 
 
 @contextlib.asynccontextmanager
@@ -211,7 +212,7 @@ async def test_complete_endpoint_runs_on_a_worker(redis_url: str) -> None:
         assert body["candidates"] == [{"text": "simp", "verified": True, "verdict": "proved",
                                        "samples": 4, "error": None, "goals_after": None}]
         assert body["samples"] == 4 and body["timed_out"] is False and body["notes"] == []
-        assert body["server"] == {"lean_version": "4.9.0-rc1",
+        assert body["server"] == {"lean_env": "v4_9", "lean_version": "4.9.0-rc1",
                                   "mathlib_version": "d1d1e4b72c6e009edd97cabe1d661b021fe8eeae"}
         store = JobStore.from_settings(s)
         try:

@@ -5,6 +5,7 @@ none). Builds the package, then runs the Lean test files from lean_workspace/:
 
 - ProverTacticTest/Offline.lean: `#guard_msgs` tests on recorded answers (`file:` endpoints):
   it must elaborate without any message;
+- ProverTacticTest/Replay.lean: the messages of a replayed candidate are at the tactic;
 - ProverTacticTest/Service.lean: the tactic against ProverTacticTest/mock_server.py over HTTP.
   What the tactic sent must be exactly the shared fixture
   ProverTacticTest/fixtures/complete_request.json (which tests/test_complete.py feeds to the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -79,6 +81,15 @@ def test_offline_guard_msgs(built: None) -> None:
     done = run_lean("ProverTacticTest/Offline.lean",
                     clean_env(PROVER_ENDPOINT="http://127.0.0.1:1"))
     assert done.returncode == 0 and done.stdout.strip() == "", done.stdout + done.stderr
+
+
+def test_replayed_messages_land_at_the_tactic(built: None) -> None:
+    done = run_lean("ProverTacticTest/Replay.lean", clean_env())
+    out = done.stdout
+    positions = re.findall(r"^ProverTacticTest/Replay\.lean:(\d+):(\d+): ", out, re.MULTILINE)
+    # the goal that `trace_state` logged, and the suggestion: both at `prover?` (line 14)
+    assert positions == [("14", "2"), ("14", "2")], out + done.stderr
+    assert "info: n : Nat" in out and "Try this: trace_state" in out, out
 
 
 def manifest_mathlib() -> str | None:

@@ -424,8 +424,11 @@ async def test_healthz_reports_workers_backend_and_redis(redis_server: RedisServ
     async with asgi_client(app) as client:
         r = await client.get("/healthz")
         assert r.status_code == 200
-        assert r.json() == {"status": "ok", "lean_workers": 2, "model_backend": "openai",
-                            "redis": True}
+        body = r.json()
+        assert [(e["name"], e["lean_version"], e["default"])
+                for e in body.pop("environments")] == [("v4_9", "4.9.0-rc1", True)]
+        assert body == {"status": "ok", "lean_workers": 2, "model_backend": "openai",
+                        "redis": True}
         redis_server.stop()
         try:
             down = await client.get("/healthz")

@@ -32,6 +32,7 @@ from apps.mcp_server.fill_job import fill_options, report_json
 from prover.config import Settings
 from prover.datasets import Problem
 from prover.lean import CheckRequest, CheckResult, LeanPool
+from prover.lean.environments import UnknownEnvironment, default_name, environment
 from prover.model import Generator, create_generator
 from prover.prompts import PromptMode
 
@@ -53,27 +54,18 @@ class ProveSpec:
     budget: int = 128
     concurrency: int = 32
     seed: int = 0
+    lean_env: str | None = None  # None: the default environment
 
     def job_request(self) -> dict[str, Any]:
-        """As `POST /v1/prove` queues it (server/app.py), so a worker runs it the same way."""
+        """As `POST /v1/prove` queues it (server/app.py), so a worker runs it the same way
+        (`lean_env` only when given, as there)."""
         p = self.problem
-        return {"formal_statement": p.formal_statement, "header": p.header,
-                "informal_prefix": p.informal_prefix, "search": self.search,
-                "budget": self.budget, "concurrency": self.concurrency, "seed": self.seed}
-
-
-def default_environment_only(settings: Settings, lean_env: str | None) -> None:
-    """The verifier has one Lean environment, `default`: refuse any other name, saying which
-    one there is. (Where environments by name exist, a backend picks the pool by `lean_env`
-    instead of calling this.)"""
-    if lean_env in (None, "", "default"):
-        return
-    from server.complete import server_versions
-
-    versions = server_versions(settings.lean_workspace)
-    raise BackendError(f"unknown lean_env {lean_env!r}: this server has one Lean environment, "
-                       f"`default` (Lean {versions['lean_version']}, Mathlib "
-                       f"{versions['mathlib_version']}); omit lean_env")
+        request = {"formal_statement": p.formal_statement, "header": p.header,
+                   "informal_prefix": p.informal_prefix, "search": self.search,
+                   "budget": self.budget, "concurrency": self.concurrency, "seed": self.seed}
+        if self.lean_env is not None:
+            request["lean_env"] = self.lean_env
+        return request
 
 
 class Backend(ABC):
@@ -163,19 +155,30 @@ class LocalBackend(Backend):
 
     def __init__(self, settings: Settings, *, generator: Generator | None = None,
                  pool: LeanPool | None = None, keep: int = 100) -> None:
+        """`pool`, if given, is the default Lean environment's (the caller's to close); the
+        other environments' pools start when a call first names them."""
         self.settings = settings
-        self._pool, self._own_pool = pool, False
+        self._pools: dict[str, LeanPool] = {}
+        self._given: LeanPool | None = pool
+        if pool is not None:
+            self._pools[default_name(settings)] = pool
         self._generator, self._own_generator = generator, False
         self._lock = asyncio.Lock()
         self._jobs: OrderedDict[str, _LocalJob] = OrderedDict()
         self._keep = keep
 
-    async def pool(self) -> LeanPool:
+    async def pool(self, lean_env: str | None = None) -> LeanPool:
+        """The pool of environment `lean_env` (None: the default), started on first use; an
+        unknown name is a BackendError listing the known ones."""
+        try:
+            chosen = environment(self.settings, lean_env)
+        except UnknownEnvironment as exc:
+            raise BackendError(str(exc)) from None
         async with self._lock:
-            if self._pool is None:
-                self._pool = await LeanPool(self.settings).start()
-                self._own_pool = True
-            return self._pool
+            if chosen.name not in self._pools:
+                self._pools[chosen.name] = await LeanPool(
+                    chosen.settings, workers=chosen.workers).start()
+            return self._pools[chosen.name]
 
     async def generator(self) -> Generator:
         async with self._lock:
@@ -188,8 +191,8 @@ class LocalBackend(Backend):
     async def aclose(self) -> None:
         if self._own_generator and self._generator is not None:
             await self._generator.close()
-        if self._own_pool and self._pool is not None:
-            await self._pool.close()
+        await asyncio.gather(*(p.close() for p in self._pools.values() if p is not self._given),
+                             return_exceptions=True)
 
     def _new_job(self, kind: str, request: dict[str, Any]) -> _LocalJob:
         job = _LocalJob(uuid.uuid4().hex, kind, request)
@@ -211,13 +214,12 @@ class LocalBackend(Backend):
 
     async def check(self, request: CheckRequest, lean_env: str | None = None,
                     who: str = "anonymous") -> CheckResult:
-        default_environment_only(self.settings, lean_env)
-        return await (await self.pool()).check(request)
+        return await (await self.pool(lean_env)).check(request)
 
     async def prove(self, spec: ProveSpec, owner: str, progress: Progress) -> dict[str, Any]:
         from search import SearchConfig, search_proof
 
-        pool, generator = await self.pool(), await self.generator()
+        pool, generator = await self.pool(spec.lean_env), await self.generator()
         job = self._new_job("prove", spec.job_request())
         job.tree = _TreeFold() if spec.search == "rmaxts" else None
         verdicts: Counter[str] = Counter()
@@ -243,7 +245,7 @@ class LocalBackend(Backend):
     async def complete(self, request: dict[str, Any], owner: str) -> dict[str, Any]:
         from search.complete import CompletionRequest, complete
 
-        pool, generator = await self.pool(), await self.generator()
+        pool, generator = await self.pool(request.get("lean_env")), await self.generator()
         result = await complete(CompletionRequest.from_json(request), generator, pool,
                                 mode=cast(PromptMode, self.settings.model_prompt),
                                 check_timeout=self.settings.lean_timeout)
@@ -305,15 +307,23 @@ class ServiceBackend(Backend):
 
     async def check(self, request: CheckRequest, lean_env: str | None = None,
                     who: str = "anonymous") -> CheckResult:
-        """On the API's pool, through the same fair verify queue as `POST /v1/verify`
-        (`who`'s turn among the callers waiting)."""
+        """On the pool of `lean_env` of the API, through the same fair verify queue as
+        `POST /v1/verify` (`who`'s turn among the callers waiting)."""
         from server.checks import check
         from server.errors import ApiError
 
-        default_environment_only(self.settings, lean_env)
         try:
-            return await check(self._svc(), who, request)
-        except ApiError as exc:  # overloaded, or starting
+            return await check(self._svc(), who, request, lean_env=lean_env)
+        except ApiError as exc:  # an unknown lean_env, overloaded, or starting
+            raise BackendError(exc.message) from None
+
+    def _known_environment(self, lean_env: str | None) -> None:
+        """Refuse a job naming an environment the service lacks now, not from a worker later."""
+        from server.errors import ApiError
+
+        try:
+            self._svc().check_lean_env(lean_env)
+        except ApiError as exc:
             raise BackendError(exc.message) from None
 
     async def _submit(self, kind: str, request: dict[str, Any], owner: str) -> str:
@@ -365,12 +375,14 @@ class ServiceBackend(Backend):
                            f"{(job.error if job else None) or final.get('error') or 'no detail'}")
 
     async def prove(self, spec: ProveSpec, owner: str, progress: Progress) -> dict[str, Any]:
+        self._known_environment(spec.lean_env)
         job_id = await self._submit("prove", spec.job_request(), owner)
         return await self._follow(job_id, progress)
 
     async def complete(self, request: dict[str, Any], owner: str) -> dict[str, Any]:
         from server.complete import API_GRACE_S, KIND
 
+        self._known_environment(request.get("lean_env"))
         job_id = await self._submit(KIND, request, owner)
         return await self._follow(job_id, None, timeout=float(request["timeout"]) + API_GRACE_S)
 

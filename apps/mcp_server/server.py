@@ -199,6 +199,9 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
             "Samples to spend (each is one model completion checked by Lean); more finds "
             "more proofs and takes longer."))] = 64,
         seed: Annotated[int, Field(ge=0, description="Sampling seed.")] = 0,
+        lean_env: Annotated[str | None, Field(description=(
+            "The Lean environment (toolchain and Mathlib) to check proofs in, by name; "
+            "omitted: the server's default."))] = None,
     ) -> dict[str, Any]:
         """Search for a proof with the prover model and Lean. Long-running: sends progress
         notifications (samples done of `budget`), and cancelling the call stops the search.
@@ -219,7 +222,7 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
                 target = found[0]
                 if header is not None:
                     target = dataclasses.replace(target, header=header)
-            spec = ProveSpec(target, search, budget, seed=seed)
+            spec = ProveSpec(target, search, budget, seed=seed, lean_env=lean_env)
             return await _reporting(ctx, _search_note,
                                     lambda push: backend.prove(spec, _owner(ctx), push))
 
@@ -288,6 +291,9 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
                                           description="Completions to sample.")] = 8,
         timeout: Annotated[float, Field(gt=0, le=600, description=(
             "Seconds for everything (sampling and checking)."))] = 60.0,
+        lean_env: Annotated[str | None, Field(description=(
+            "The Lean environment (toolchain and Mathlib) to read goals and check candidates "
+            "in, by name; omitted: the server's default."))] = None,
     ) -> dict[str, Any]:
         """Proof or next-tactic candidates at a position of a Lean 4 proof, each checked by
         the server's Lean in the file's context. Answers `candidates` (`text`, `verified`:
@@ -300,11 +306,11 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
             text = read_lean(roots.check(path)) if path is not None else str(code)
             header, declaration = _split_at(text, line, column)
             if goals is None:
-                goals = await _goals_at(backend, header, declaration, _principal(ctx))
+                goals = await _goals_at(backend, header, declaration, _principal(ctx), lean_env)
             body = CompleteRequest.model_validate({
                 "header": header, "declaration": declaration, "goals": goals, "kind": kind,
                 "tactic_prefix": tactic_prefix, "num_samples": num_samples,
-                "timeout": timeout}).model_dump()
+                "timeout": timeout, "lean_env": lean_env}).model_dump()
             result = await backend.complete(body, _owner(ctx))
         return {**result, "goals": goals}
 
@@ -420,12 +426,13 @@ def _split_at(text: str, line: int, column: int) -> tuple[str, str]:
     return text[:cmd.start], declaration
 
 
-async def _goals_at(backend: Backend, header: str, declaration: str, who: str) -> list[str]:
+async def _goals_at(backend: Backend, header: str, declaration: str, who: str,
+                    lean_env: str | None = None) -> list[str]:
     """Lean's goals at the end of `declaration`: the declaration cut there and closed with
     `sorry` is checked, and the last sorry's goal is the one at the position."""
     stub = declaration if declaration.rstrip().endswith(("by", "·", "=>")) or \
         declaration.endswith(("\n", " ")) else declaration + " "
-    result = await backend.check(CheckRequest(code=header + stub + "sorry\n"), who=who)
+    result = await backend.check(CheckRequest(code=header + stub + "sorry\n"), lean_env, who)
     if not result.sorries:
         errors = [m.data.splitlines()[0] for m in result.messages if m.is_error][:2]
         raise ToolError("could not read the goals at that position (" + (

@@ -7,8 +7,10 @@ call and never holds the key, which would otherwise be visible to every user of 
 the process list. Each failure gets its own message: service not reachable, timed out, refused
 (HTTP error with the service's `{"error": {"code", "message"}}`), answer not JSON.
 
-Answers are cached for the session by request (goal, declaration, prefix, settings), in an
-`IO.Ref` created by `initialize`: re-elaborating a file does not ask the service again.
+Answers are cached for the session by endpoint, API key and request (goal, declaration, prefix,
+settings), in an `IO.Ref` created by `initialize`: re-elaborating a file does not ask the service
+again, and after `set_option prover.endpoint …` (or a new key) the new service is asked. The key
+enters the cache only as its hash.
 
 Written for Lean v4.9.0-rc1. Core APIs used, and where they are defined:
 - `IO.Process.spawn`, `IO.Process.Child.takeStdin`, `IO.Process.Child.wait`,
@@ -19,7 +21,8 @@ Written for Lean v4.9.0-rc1. Core APIs used, and where they are defined:
   `Batteries/Linter/UnreachableTactic.lean` at this version);
 - `Lean.Json.mkObj`, `Lean.Json.compress`, `Lean.Json.parse`, `Lean.Json.getObjVal?`,
   `Lean.Json.getObjValAs?`, `deriving FromJson` (`src/Lean/Data/Json/*.lean`);
-- `Lean.versionString` (`src/Init/Meta.lean`).
+- `Lean.versionString` (`src/Init/Meta.lean`); `hash` on `String` (`Hashable String`,
+  `src/Init/Data/Hashable.lean`).
 -/
 import Lean
 import ProverTactic.Config
@@ -149,16 +152,25 @@ def errorText (body : String) : String :=
   | .ok (code, msg) => s!"{code}: {msg}"
   | .error _ => clipText body
 
-/-- Answers by request body, newest last; at most `cacheSize`. -/
+/-- Answers by `cacheKey`, newest last; at most `cacheSize`. -/
 initialize answerCache : IO.Ref (Array (String × ProverAnswer)) ← IO.mkRef #[]
 
 def cacheSize : Nat := 128
+
+/-- What an answer depends on: where it came from (the endpoint as configured, and which API
+key, hashed) and what was asked (the request body). -/
+def cacheKey (cfg : ProverConfig) (body : String) : String :=
+  let key := (match cfg.apiKey with
+    | some k => toString (hash k)
+    | none => "-")
+  cfg.endpoint ++ "\n" ++ key ++ "\n" ++ body
 
 /-- POST `request`, or take its answer from the session cache. -/
 def requestAnswer (who : String) (cfg : ProverConfig) (request : ProverRequest) :
     IO (Except String ProverAnswer) := do
   let body := request.json.compress
-  if let some (_, answer) := (← answerCache.get).find? (·.1 == body) then
+  let key := cacheKey cfg body
+  if let some (_, answer) := (← answerCache.get).find? (·.1 == key) then
     return .ok answer
   let url ← completeUrl cfg.endpoint
   let mut result : UInt32 × String × String := (0, "", "")
@@ -181,7 +193,7 @@ def requestAnswer (who : String) (cfg : ProverConfig) (request : ProverRequest) 
   let .ok answer := (fromJson? json : Except String ProverAnswer)
     | return .error s!"{who}: the prover service's answer has no `candidates`: {clipText text}"
   answerCache.modify fun cache =>
-    (if cache.size ≥ cacheSize then cache.extract 1 cache.size else cache).push (body, answer)
+    (if cache.size ≥ cacheSize then cache.extract 1 cache.size else cache).push (key, answer)
   return .ok answer
 
 end ProverTactic

@@ -77,3 +77,71 @@ error: prover?: cannot reach the prover service at http://127.0.0.1:9/v1/complet
 set_option prover.endpoint "http://127.0.0.1:9" in
 theorem offline_down : True := by
   prover?
+
+-- A candidate that loops fails alone: `repeat` nests `evalTactic` until the recursion depth
+-- runs out, a runtime exception that `try … catch` re-throws (it aborted `prover?` before);
+-- the next candidate still runs and closes the goal.
+/--
+info: Try this: exact (Nat.add_comm b a).trans h
+-/
+#guard_msgs in
+set_option prover.endpoint "file:ProverTacticTest/fixtures/answer_loop.json" in
+theorem offline_loop (a b c : Nat) (h : a + b = c) : b + a = c := by
+  prover?
+
+-- Later lines of a multi-line suggestion are indented to the tactic's column counted in
+-- characters: `·` is two bytes, and a byte count would put them one column too far right.
+/--
+info: Try this: constructor
+    exact hp
+    exact hq
+-/
+#guard_msgs in
+set_option prover.endpoint "file:ProverTacticTest/fixtures/answer_indent.json" in
+theorem offline_indent (p q : Prop) (hp : p) (hq : q) : p ∧ (p ∧ q) := by
+  constructor
+  · exact hp
+  · prover?
+
+-- A tactic that drops every goal without solving it, as a faulty tactic might.
+open Lean Elab Tactic in
+elab "forget_goals" : tactic => setGoals []
+
+-- A candidate that leaves no goal but an unassigned metavariable in the proof is not a proof.
+/--
+info: Try this: exact ⟨0, rfl⟩
+-/
+#guard_msgs in
+set_option prover.endpoint "file:ProverTacticTest/fixtures/answer_mvars.json" in
+theorem offline_mvars : ∃ n : Nat, n = n := by
+  prover?
+
+-- Repeated candidates (also after trimming) are tried and offered once.
+/--
+info: Try these:
+• rfl
+• simp
+-/
+#guard_msgs in
+set_option prover.endpoint "file:ProverTacticTest/fixtures/answer_repeats.json" in
+theorem offline_repeats (n : Nat) : n + 0 = n := by
+  prover?
+
+-- The answer cache is keyed by endpoint (and API key) as well as the request: the same request
+-- sent to another endpoint gets that endpoint's answer, not the cached one.
+open ProverTactic in
+#eval show IO Unit from do
+  let request : ProverRequest := {
+    header := "", declaration := "theorem cache_key : True := by\n  ", goals := #["⊢ True"],
+    tacticPrefix := "", kind := "proof", numSamples := 1, timeoutS := 5, mathlibVersion := none }
+  let mut sizes : Array Nat := #[]
+  for endpoint in ["file:ProverTacticTest/fixtures/answer_two.json",
+                   "file:ProverTacticTest/fixtures/answer_none.json",
+                   "file:ProverTacticTest/fixtures/answer_two.json"] do
+    let cfg : ProverConfig :=
+      { endpoint := endpoint, numSamples := 1, timeoutMs := 5000, apiKey := none }
+    match (← requestAnswer "cache_key" cfg request) with
+    | .ok answer => sizes := sizes.push answer.candidates.size
+    | .error msg => throw <| IO.userError msg
+  unless sizes == #[4, 3, 4] do
+    throw <| IO.userError s!"the answer cache mixed up endpoints: {sizes}"

@@ -37,6 +37,7 @@ def job_request(spec: EvalSpec, item: Item) -> dict[str, Any]:
         "search": spec.search,
         "budget": spec.budget,
         "concurrency": spec.concurrency,
+        "lean_env": spec.lean_env,
     }
 
 
@@ -72,7 +73,7 @@ async def queue_solver(spec: EvalSpec, settings: Settings) -> AsyncIterator[Solv
 
 async def eval_job(ctx: Any) -> dict[str, Any]:
     """The worker's side: search one (problem, run) and return its results.jsonl row."""
-    from search import SearchConfig, SearchProgress, SearchSetupError, search_proof
+    from search import SearchConfig, SearchProgress, SearchSetupError, search_with_answer
 
     request = ctx.job.request
     problem = Problem(**request["problem"])
@@ -85,7 +86,8 @@ async def eval_job(ctx: Any) -> dict[str, Any]:
         ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size)
 
     try:
-        result = await search_proof(problem, ctx.runtime.generator, ctx.runtime.pool, config,
+        pool = ctx.runtime.environments.pool_for(request.get("lean_env"))
+        result = await search_with_answer(problem, ctx.runtime.generator, pool, config,
                                     mode=item.mode, progress=progress,
                                     checkpoint_store=ctx.checkpoint)
     except SearchSetupError as exc:

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prover import leandojo
+from prover.config import Settings
+from prover.dataset_catalog import source_of
 from prover.datasets import DatasetError, Problem, dataset_path, load_problems, problem_keys
+from prover.lean.environments import environment_names, resolve_name
 from prover.lean.source import StatementError, parse_statement
 from prover.prompts import PromptMode
 
@@ -36,6 +39,7 @@ class EvalSpec:
     mode: EvalMode = "non-cot"
     seed: int = 0
     concurrency: int = 32  # samples in flight per problem
+    lean_env: str | None = None  # the Lean environment the proofs are checked in
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -60,6 +64,18 @@ class Item:
     mode: PromptMode
     seed: int
     invalid: str | None = None  # why the problem cannot be attempted
+
+
+def target_environment(dataset: str, explicit: str | None, settings: Settings) -> str:
+    """The environment an evaluation checks in: the one asked for; else the one the dataset
+    targets (prover/dataset_catalog.py) when this process has it; else the default. Raises
+    UnknownEnvironment for an explicit name it does not have."""
+    if explicit is not None:
+        return resolve_name(settings, explicit)
+    source = source_of(Path(dataset).name if dataset.endswith(".jsonl") else dataset)
+    if source is not None and source.lean_env in environment_names(settings):
+        return source.lean_env
+    return resolve_name(settings, None)
 
 
 def plan(spec: EvalSpec) -> list[Item]:

@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from prover import leandojo
+from prover.answers import answer_slot
+from prover.dataset_catalog import source_of
+from prover.dataset_fetch import sha256_of
+from prover.datasets import dataset_path
 from prover.evaluation.plan import EvalSpec, Item
 from prover.evaluation.store import RESULTS, SUMMARY
 
@@ -29,8 +34,24 @@ def first_proof_costs(rows: Sequence[dict[str, Any]], budget: int) -> dict[str, 
     return best
 
 
-def summarize(spec: EvalSpec, items: Sequence[Item], rows: Sequence[dict[str, Any]]
-              ) -> dict[str, Any]:
+def dataset_revision(dataset: str) -> dict[str, Any]:
+    """Which file the problems came from: its SHA-256 and, for a named benchmark, its source
+    repository and commit, license and target Lean, and whether the file is the pinned one."""
+    if dataset.startswith(leandojo.PREFIX):  # a LeanDojo Benchmark file, not a dataset name
+        local = Path(dataset.removeprefix(leandojo.PREFIX)).expanduser()
+        return {"file": str(local), "sha256": sha256_of(local)}
+    path = dataset_path(dataset)
+    actual = sha256_of(path)
+    source = source_of(dataset) or source_of(path.name)
+    if source is None:
+        return {"file": str(path), "sha256": actual}
+    return {**source.revision(), "file": str(path), "sha256": actual,
+            "pinned": actual == source.sha256}
+
+
+def summarize(spec: EvalSpec, items: Sequence[Item], rows: Sequence[dict[str, Any]],
+              lean_env: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`lean_env`: the environment the proofs were checked in (name, Lean, Mathlib)."""
     keys = list(dict.fromkeys(i.key for i in items))
     proved = {r["key"] for r in rows if r.get("proved")}
     done = {(r["key"], int(r["run"])) for r in rows}
@@ -40,8 +61,22 @@ def summarize(spec: EvalSpec, items: Sequence[Item], rows: Sequence[dict[str, An
         run_rows = [r for r in rows if int(r["run"]) == run]
         per_run.append({"run": run, "mode": spec.mode_of_run(run), "finished": len(run_rows),
                         "proved": sum(1 for r in run_rows if r.get("proved"))})
+    revision = dataset_revision(spec.dataset)
+    env = lean_env or {"name": spec.lean_env}
+    notes = []
+    target = revision.get("lean_env")
+    if target and env.get("name") and target != env["name"]:
+        notes.append(f"the dataset targets Lean {revision['lean']} (environment {target}); "
+                     f"the proofs were checked in {env['name']} (Lean "
+                     f"{env.get('lean_version') or 'unknown'}): statements and proofs may "
+                     "elaborate differently")
+    answer_keys = {i.key for i in items if answer_slot(i.problem.header) is not None}
     return {
         "dataset": spec.dataset,
+        "dataset_revision": revision,
+        "lean_env": env,
+        "notes": notes,
+        "answer_problems": len(answer_keys),
         "split": spec.split,
         "problems": len(keys),
         "proved": len(proved & set(keys)),
@@ -77,6 +112,18 @@ def markdown(summary: dict[str, Any]) -> str:
     ]
     lines += [f"| {r['run']} | {r['mode']} | {r['finished']} | {r['proved']} |"
               for r in summary["per_run"]]
+    env, rev = summary.get("lean_env") or {}, summary.get("dataset_revision") or {}
+    lines += ["", f"Lean environment: {env.get('name')} (Lean {env.get('lean_version')}, "
+              f"Mathlib {env.get('mathlib_version')})."]
+    where = (f"{rev['repository']} at {rev['commit'][:12]}, {rev.get('license')}, targets Lean "
+             f"{rev.get('lean')}" if rev.get("repository") else rev.get("file"))
+    pinned = {True: "the pinned file", False: "NOT the pinned file", None: ""}[rev.get("pinned")]
+    lines.append(f"Dataset: {where}; SHA-256 {str(rev.get('sha256'))[:16]}… {pinned}".rstrip())
+    if summary.get("answer_problems"):
+        lines.append(f"{summary['answer_problems']} problems ask for an answer "
+                     "(`abbrev …_solution := sorry`): see README, \"How each benchmark is "
+                     "scored\".")
+    lines += [f"Note: {n}" for n in summary.get("notes", [])]
     if summary["unfinished"]:
         lines += ["", f"{summary['unfinished']} (problem, run) pairs are not finished yet."]
     if summary["invalid"]:
@@ -113,8 +160,9 @@ def plot(path: Path, summary: dict[str, Any], rows: Sequence[dict[str, Any]]) ->
 
 
 def write_reports(out: Path, spec: EvalSpec, items: Sequence[Item],
-                  rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    summary = summarize(spec, items, rows)
+                  rows: Sequence[dict[str, Any]], lean_env: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    summary = summarize(spec, items, rows, lean_env)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / TABLE).write_text(markdown(summary), encoding="utf-8")
     plot(out / PLOT, summary, rows)

@@ -22,7 +22,7 @@ from prover.evaluation.plan import EvalSpec, Item, checkpoint_path, plan
 from prover.evaluation.report import write_reports
 from prover.evaluation.store import ResultStore
 from prover.model.base import Generator, SamplingParams
-from search import SearchConfig, SearchResult, SearchSetupError, Verifier, search_proof
+from search import SearchConfig, SearchResult, SearchSetupError, Verifier, search_with_answer
 from search.loop import run_slots
 
 Solver = Callable[[Item], Awaitable[dict[str, Any]]]
@@ -60,7 +60,7 @@ def local_solver(spec: EvalSpec, out: Path, generator: Generator, verifier: Veri
                               budget=spec.budget, concurrency=spec.concurrency,
                               seed=item.seed, checkpoint=ck)
         try:
-            result = await search_proof(item.problem, generator, verifier, config,
+            result = await search_with_answer(item.problem, generator, verifier, config,
                                         params=params, mode=item.mode,
                                         check_timeout=check_timeout)
         except SearchSetupError as exc:
@@ -104,8 +104,10 @@ class Progress:
 
 
 async def evaluate(spec: EvalSpec, out: Path, solve: Solver, *, parallel: int = 4,
-                   progress: bool = True) -> dict[str, Any]:
-    """Run what is unfinished, `parallel` (problem, run) pairs at a time; returns the summary."""
+                   progress: bool = True, lean_env: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """Run what is unfinished, `parallel` (problem, run) pairs at a time; returns the summary.
+    `lean_env` describes the environment the proofs are checked in, for the report."""
     items = plan(spec)
     store = ResultStore(out, spec).open()
     bar: Progress | None = None
@@ -135,5 +137,5 @@ async def evaluate(spec: EvalSpec, out: Path, solve: Solver, *, parallel: int = 
         if bar is not None:
             bar.close()
         store.close()
-        summary = write_reports(out, spec, items, store.results)
+        summary = write_reports(out, spec, items, store.results, lean_env)
     return summary

@@ -36,7 +36,9 @@ class ResultStore:
         wanted = self.spec.to_json()
         if config.exists():
             saved = json.loads(config.read_text(encoding="utf-8"))
-            differing = sorted(k for k in wanted if saved.get(k) != wanted[k])
+            # Directories written before a setting existed resume with it (lean_env: they
+            # ran in the one environment there was).
+            differing = sorted(k for k in wanted if k in saved and saved[k] != wanted[k])
             if differing:
                 detail = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted[k]!r} now"
                                    for k in differing)

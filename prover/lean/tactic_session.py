@@ -343,6 +343,11 @@ class TacticSessions:
             f"{result.verdict.value}: {detail}",
         )
 
+    def knows(self, session_id: str) -> bool:
+        """Whether `session_id` was opened here (live or over): a service with several Lean
+        environments asks each environment's manager to find a session's home."""
+        return session_id in self._live or session_id in self._retired
+
     async def end(self, session_id: str) -> None:
         """End a session (DELETE). Ending one that is already over is fine; an id never seen
         raises SessionNotFound."""
