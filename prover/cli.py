@@ -17,6 +17,7 @@ from prover.lean import CheckRequest, CheckResult, LeanPool, LeanSetupError, Sta
 from prover.lean.process import ReplStartError
 from prover.model import BackendUnavailable, GenerationError, SamplingParams
 from prover.problem_input import problem_from_lean_file, problem_from_statement
+from prover.verify_batch import BatchFileError
 from search import CheckpointError, SearchSetupError
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE = 0, 1, 2
@@ -47,6 +48,10 @@ def _print_human(result: CheckResult, source_name: str) -> None:
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    if args.batch:
+        return await _verify_batch(args, settings)
+    if args.file is None or args.out:
+        raise UsageError("give a Lean FILE, or --batch FILE.jsonl (with --out)")
     code = _read_text(args.file, "the Lean file")
     statement = args.statement
     if args.statement_file:
@@ -59,6 +64,19 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_human(result, "<stdin>" if args.file == "-" else args.file)
     return EXIT_OK if result.proved else EXIT_NOT_PROVED
+
+
+async def _verify_batch(args: argparse.Namespace, settings: Settings) -> int:
+    """`prover verify --batch`: the work is in prover/verify_batch.py."""
+    from prover.verify_batch import verify_batch
+
+    if args.file or args.statement or args.statement_file or args.timeout or args.json:
+        raise UsageError("--batch takes no FILE, --statement, --timeout or --json: each JSONL "
+                         "item carries its own fields")
+    counts = await verify_batch(args.batch, args.out, settings)
+    print("prover verify: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
+          file=sys.stderr)
+    return EXIT_OK if set(counts) <= {"proved"} else EXIT_NOT_PROVED
 
 
 def _problem_of(args: argparse.Namespace) -> Problem:
@@ -281,13 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    verify = sub.add_parser("verify", help="check one complete Lean file")
-    verify.add_argument("file", help="the Lean file, or - for standard input")
+    verify = sub.add_parser("verify", help="check one complete Lean file (or a JSONL batch)")
+    verify.add_argument("file", nargs="?", help="the Lean file, or - for standard input")
     group = verify.add_mutually_exclusive_group()
     group.add_argument("--statement", help="the theorem that must be proved (formal_statement)")
     group.add_argument("--statement-file", help="read the statement from this file")
     verify.add_argument("--timeout", type=_positive_float, help="seconds for the check")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
+    verify.add_argument("--batch", metavar="FILE.jsonl", help="check every item "
+                        "({id, code, statement?, timeout?} per line; - for standard input) on "
+                        "a local pool; one JSONL result per item")
+    verify.add_argument("--out", metavar="RESULTS.jsonl", help="with --batch: append results "
+                        "here instead of standard output; ids already there are skipped (resume)")
     verify.set_defaults(run=_verify)
 
     prove = sub.add_parser("prove", help="search for a proof of one theorem")
@@ -383,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(asyncio.run(args.run(args, settings)))
     except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError,
             DatasetError, BackendUnavailable, GenerationError, CheckpointError,
-            SearchSetupError, EvalDirError) as exc:
+            SearchSetupError, EvalDirError, BatchFileError) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

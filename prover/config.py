@@ -73,6 +73,12 @@ class Settings:
     job_ttl_days: float = 30.0  # how long finished jobs and their events are kept
     # Results cache (definitive verdicts by code, statement and Lean environment).
     result_cache_size: int = 100_000  # verdicts kept (per process, or shared in Redis); 0: off
+    # Verification at RL scale: batches, the admission queue, oversized uploads.
+    max_batch: int = 10_000  # most items in one /v1/verify/batch (or Kimina-style) request
+    verify_queue: int = 1000  # checks that may wait for a verify slot, all API keys together
+    verify_queue_wait_s: float = 120.0  # a check that would wait longer is refused (503)
+    api_max_batch_body_mb: int = 64  # body limit of the batch routes (MiB)
+    api_drain_mb: int = 64  # an oversized body is read and dropped up to this past the limit
 
     @property
     def verify_slots(self) -> int:
@@ -260,6 +266,13 @@ def _build(values: Mapping[str, str]) -> Settings:
     put("job_ttl_days", "PROVER_JOB_TTL_DAYS", _positive_float, "a positive number of days")
     put("result_cache_size", "PROVER_RESULT_CACHE_SIZE", _non_negative_int,
         "a non-negative integer (0 turns the cache off)")
+    put("max_batch", "PROVER_MAX_BATCH", _positive_int, "a positive integer")
+    put("verify_queue", "PROVER_VERIFY_QUEUE", _non_negative_int, "a non-negative integer")
+    put("verify_queue_wait_s", "PROVER_VERIFY_QUEUE_WAIT_S", _positive_float,
+        "a positive number of seconds")
+    put("api_max_batch_body_mb", "PROVER_API_MAX_BATCH_BODY_MB", _positive_int,
+        "a positive integer (MiB)")
+    put("api_drain_mb", "PROVER_API_DRAIN_MB", _non_negative_int, "a non-negative integer (MiB)")
     put("api_keys", "PROVER_API_KEYS",
         lambda s: tuple(k.strip() for k in s.split(",") if k.strip()), "comma-separated keys")
     settings = replace(d, **kwargs)

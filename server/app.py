@@ -1,11 +1,12 @@
 """The HTTP service: `/v1/verify` on a Lean pool of its own, `/v1/prove` jobs through Redis.
 
-Verification is short and synchronous, so it runs right here, on this process's pool, but never
-more than `settings.verify_slots` checks at once: past that the answer is an immediate 503 with
-Retry-After, because a request queued behind minutes of Lean work would be timed out by a proxy
-anyway. Proof search is long, so it is a job: the API validates it, puts it in Redis and returns
-202; `prover worker` processes (any number, anywhere) run it, and clients follow it by polling
-`GET /v1/jobs/{id}` or, better, by the Server-Sent Events of `/v1/jobs/{id}/events`.
+Verification is short and synchronous, so it runs right here, on this process's pool, at most
+`settings.verify_slots` checks at once; more wait in a bounded queue shared fairly between API
+keys (server/admission.py), and only a full queue, or a wait past its limit, is answered 503 with
+Retry-After. Batches (server/batch.py) and the Kimina-compatible routes (server/kimina.py) go
+through the same queue. Proof search is long, so it is a job: the API validates it, puts it in
+Redis and returns 202; `prover worker` processes (any number, anywhere) run it, and clients follow
+it by polling `GET /v1/jobs/{id}` or, better, by the Server-Sent Events of `/v1/jobs/{id}/events`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,18 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
 
 from prover.config import Settings
-from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
+from prover.lean import LeanPool, PoolClosed, StatementError
 from prover.problem_input import normalise_statement
-from server import errors
+from prover.verify_items import check_request, verify_json
+from server import batch, errors, kimina
+from server.admission import Admission
 from server.auth import Authenticator
+from server.checks import check, principal_of
 from server.complete import router as complete_router
 from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError, retry_after, validation_error
 from server.jobs import Job, JobStore
-from server.limits import ConcurrencyGate, RateLimiter, Saturated
+from server.limits import RateLimiter
 from server.logs import configure_logging
 from server.metrics import CONTENT_TYPE, Metrics
 from server.middleware import Guard, RequestContext
@@ -66,7 +70,7 @@ class Service:
 
     settings: Settings
     metrics: Metrics
-    gate: ConcurrencyGate
+    admission: Admission
     heartbeat_s: float
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     pool: LeanPool | None = None
@@ -104,9 +108,11 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
                store: JobStore | None = None, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
     """The ASGI app. A `pool` or `store` passed in is the caller's to start and close; what the
     app creates itself it starts on lifespan start and closes on lifespan end."""
-    service = Service(settings=settings, metrics=Metrics(), gate=ConcurrencyGate(
-        settings.verify_slots), heartbeat_s=heartbeat_s)
+    service = Service(settings=settings, metrics=Metrics(), admission=Admission(
+        settings.verify_slots, settings.verify_queue, settings.verify_queue_wait_s),
+        heartbeat_s=heartbeat_s)
     service.metrics.watch_pool(service.pool_stats)
+    service.metrics.verify_queued.set_function(lambda: service.admission.queued)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,7 +135,7 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
                 await service.pool.close()
             raise
         log.info("service ready", extra={"lean_workers": service.pool.size,
-                                         "verify_slots": service.gate.slots})
+                                         "verify_slots": service.admission.slots})
         try:
             yield
         finally:
@@ -152,12 +158,16 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     errors.install_handlers(app)
     app.include_router(_v1_router())
     app.include_router(complete_router())  # POST /v1/complete, for the editor tactics
+    app.include_router(batch.router())  # POST /v1/verify/batch
+    app.include_router(kimina.router())  # Kimina Lean Server's /api/check, /verify, /health
     app.include_router(_ops_router())
     install_web(app)  # the page at `/`, its files, and the endpoints it needs (server/web.py)
     # Added last = outermost: RequestContext sees every request, Guard every /v1 request.
     app.add_middleware(Guard, auth=Authenticator(settings.api_keys),
                        limiter=RateLimiter(settings.api_rate_limit),
-                       max_body_bytes=settings.api_max_body_kb * 1024)
+                       max_body_bytes=settings.api_max_body_kb * 1024,
+                       batch_body_bytes=settings.api_max_batch_body_mb << 20,
+                       drain_bytes=settings.api_drain_mb << 20, also_guard=kimina.PATHS)
     app.add_middleware(RequestContext, metrics=service.metrics, router=app.router)
     return app
 
@@ -188,25 +198,18 @@ def _v1_router() -> APIRouter:
         """Check a proof now, on this server's Lean pool, and return the verify object
         (`verdict`, `messages`, `sorries`, `axioms`, `rejection`, `error`, `time_s`).
 
-        At most PROVER_VERIFY_CONCURRENCY checks run or wait at once; past that the answer is
-        503 `overloaded` with Retry-After, at once. A `statement` that is not a theorem
-        declaration is 422."""
+        At most PROVER_VERIFY_CONCURRENCY checks run at once; more wait their turn (round-robin
+        between API keys) in a queue of PROVER_VERIFY_QUEUE; a full queue, or a wait expected
+        past PROVER_VERIFY_QUEUE_WAIT_S, is 503 `overloaded` with Retry-After. A `statement`
+        that is not a theorem declaration is 422."""
         settings = service.settings
         if body.timeout is not None and body.timeout > settings.lean_timeout:
             raise validation_error(["timeout"], f"must be at most {settings.lean_timeout:g} "
                                    "seconds (PROVER_LEAN_TIMEOUT)")
-        pool = service.lean()
         try:
-            started = service.gate.acquire()
-        except Saturated as exc:
-            service.metrics.verify_saturated.inc()
-            raise ApiError(503, "overloaded", f"all {service.gate.slots} verify slots are busy; "
-                           "retry later", headers=retry_after(exc.retry_after_s)) from None
-        metrics = service.metrics
-        metrics.verify_in_flight.inc()
-        try:
-            check = CheckRequest(code=body.code, statement=body.statement, timeout=body.timeout)
-            result = await unless_client_leaves(request, pool.check(check))
+            wanted = check_request(body.code, body.statement, body.timeout, body.cache)
+            result = await unless_client_leaves(
+                request, check(service, principal_of(request), wanted))
         except StatementError as exc:
             raise validation_error(["statement"], str(exc)) from None
         except PoolClosed:
@@ -214,11 +217,7 @@ def _v1_router() -> APIRouter:
                            headers=retry_after(5)) from None
         except ClientGone:
             raise ApiError(499, "client_closed_request", "the client went away") from None
-        finally:
-            service.gate.release(started)
-            metrics.verify_in_flight.dec()
-        metrics.verdicts.labels(result.verdict.value).inc()
-        return result.to_json()
+        return verify_json(result)
 
     @router.post(
         "/prove", status_code=202, response_model=JobCreated, tags=["jobs"],

@@ -51,6 +51,8 @@ class VerifyRequest(_Request):
     timeout: float | None = Field(
         None, gt=0, description="seconds for the check; at most, and by default, "
         "PROVER_LEAN_TIMEOUT")
+    cache: bool = Field(True, description="false: check again even when the results cache "
+                        "holds a verdict for this file and statement")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "code": "import Mathlib\ntheorem t (a : Nat) : a + 0 = a := by\n  simp\n",
@@ -85,7 +87,7 @@ class VerifyResponse(_Response):
     rejection: str | None
     error: str | None
     time_s: float
-    cached: bool = Field(description="the verdict came from the results cache, not a new Lean run")
+    cached: bool = Field(False, description="the verdict came from the results cache")
 
 
 # ------------------------------------------------------------------------------ prove / jobs
