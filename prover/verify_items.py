@@ -8,7 +8,6 @@ past the limit) gets an error result of its own; it never fails the batch it cam
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -17,10 +16,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from prover.lean import CheckRequest, CheckResult, StatementError
 from prover.lean.source import parse_statement
-
-# CheckRequest gains `use_cache` with the results cache; until then the flag is accepted and
-# has nothing to switch off.
-_HAS_CACHE_FLAG = "use_cache" in {f.name for f in dataclasses.fields(CheckRequest)}
 
 
 def _encodable(text: str) -> str:
@@ -70,14 +65,6 @@ class ItemError:
         return {"id": self.id, "error": error}
 
 
-def check_request(code: str, statement: str | None, timeout: float | None,
-                  use_cache: bool = True) -> CheckRequest:
-    if _HAS_CACHE_FLAG:
-        return CheckRequest(code=code, statement=statement, timeout=timeout,
-                            use_cache=use_cache)  # type: ignore[call-arg, unused-ignore]
-    return CheckRequest(code=code, statement=statement, timeout=timeout)
-
-
 def _details(exc: ValidationError) -> tuple[dict[str, Any], ...]:
     return tuple({"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
                  for e in exc.errors(include_url=False, include_input=False)[:20])
@@ -105,8 +92,8 @@ def parse_item(index: int, raw: Any, max_timeout: float) -> Item | ItemError:
         except StatementError as exc:
             return ItemError(index, item.id, "invalid_request", f"statement: {exc}",
                              ({"loc": ["statement"], "msg": str(exc), "type": "value_error"},))
-    return Item(index, item.id, check_request(item.code, item.statement, item.timeout,
-                                              item.cache))
+    return Item(index, item.id, CheckRequest(code=item.code, statement=item.statement,
+                                             timeout=item.timeout, use_cache=item.cache))
 
 
 def duplicate_ids(raws: Iterable[Any]) -> list[str | int]:
@@ -124,16 +111,9 @@ def duplicate_ids(raws: Iterable[Any]) -> list[str | int]:
     return list(repeated.values())
 
 
-def verify_json(result: CheckResult) -> dict[str, Any]:
-    """The verify object, with `cached`: whether the verdict was reused from the results cache."""
-    body = result.to_json()
-    body.setdefault("cached", bool(getattr(result, "cached", False)))
-    return body
-
-
 def result_json(item_id: Any, result: CheckResult) -> dict[str, Any]:
-    """A batch item's result: the verify object with the item's `id`."""
-    return {"id": item_id, **verify_json(result)}
+    """A batch item's result: the verify object (with `cached`) and the item's `id`."""
+    return {"id": item_id, **result.to_json()}
 
 
 async def check_each(items: list[Item], window: int,

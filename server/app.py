@@ -26,9 +26,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
 
 from prover.config import Settings
-from prover.lean import LeanPool, PoolClosed, StatementError
+from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
 from prover.problem_input import normalise_statement
-from prover.verify_items import check_request, verify_json
 from server import batch, errors, kimina
 from server.admission import Admission
 from server.auth import Authenticator
@@ -196,7 +195,7 @@ def _v1_router() -> APIRouter:
     )
     async def verify(body: VerifyRequest, request: Request, service: ServiceDep) -> Any:
         """Check a proof now, on this server's Lean pool, and return the verify object
-        (`verdict`, `messages`, `sorries`, `axioms`, `rejection`, `error`, `time_s`).
+        (`verdict`, `messages`, `sorries`, `axioms`, `rejection`, `error`, `time_s`, `cached`).
 
         At most PROVER_VERIFY_CONCURRENCY checks run at once; more wait their turn (round-robin
         between API keys) in a queue of PROVER_VERIFY_QUEUE; a full queue, or a wait expected
@@ -207,7 +206,8 @@ def _v1_router() -> APIRouter:
             raise validation_error(["timeout"], f"must be at most {settings.lean_timeout:g} "
                                    "seconds (PROVER_LEAN_TIMEOUT)")
         try:
-            wanted = check_request(body.code, body.statement, body.timeout, body.cache)
+            wanted = CheckRequest(code=body.code, statement=body.statement, timeout=body.timeout,
+                                  use_cache=body.cache)
             result = await unless_client_leaves(
                 request, check(service, principal_of(request), wanted))
         except StatementError as exc:
@@ -217,7 +217,7 @@ def _v1_router() -> APIRouter:
                            headers=retry_after(5)) from None
         except ClientGone:
             raise ApiError(499, "client_closed_request", "the client went away") from None
-        return verify_json(result)
+        return result.to_json()
 
     @router.post(
         "/prove", status_code=202, response_model=JobCreated, tags=["jobs"],

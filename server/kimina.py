@@ -45,16 +45,19 @@ class VerifyBody(BaseModel):
     disable_cache: bool = False
 
 
-def _item(raw: Any, id_key: str, code: Any, timeout: float, cache: bool,
-          service: CheckingService) -> Any:
+def _timeout(asked: float, service: CheckingService) -> float:
+    """Their timeout, capped at ours; 0 (no limit in their terms) is our limit."""
+    limit = service.settings.lean_timeout
+    return float(min(asked, limit)) if asked > 0 else limit
+
+
+def _item(raw: Any, id_key: str, code: Any, timeout: float, cache: bool) -> Any:
     """Our batch item for one of their snippets; anything malformed is left for parse_item
     to name."""
     if not isinstance(raw, dict):
         return raw
-    limit = service.settings.lean_timeout
-    item: dict[str, Any] = {"id": raw.get(id_key), "code": code, "cache": cache}
-    if timeout > 0:
-        item["timeout"] = float(min(timeout, limit))
+    item: dict[str, Any] = {"id": raw.get(id_key), "code": code, "cache": cache,
+                            "timeout": timeout}
     if raw.get("statement") is not None:
         item["statement"] = raw["statement"]
     return item
@@ -148,10 +151,9 @@ def router() -> APIRouter:
     async def check(body: CheckBody, request: Request) -> Any:
         """`{"snippets": [{id, code}], "timeout"}` -> `{"results": [{id, time, response |
         error}]}` as Kimina answers, judged by this server (see docs/api.md)."""
-        service = service_of(request)
-        timeout = body.timeout or service.settings.lean_timeout
-        raws = [_item(s, "id", s.get("code") if isinstance(s, dict) else None, body.timeout,
-                      True, service) for s in body.snippets]
+        timeout = _timeout(body.timeout, service_of(request))
+        raws = [_item(s, "id", s.get("code") if isinstance(s, dict) else None, timeout, True)
+                for s in body.snippets]
         out = []
         for raw, result in zip(raws, await _check(request, raws, "snippets"), strict=True):
             response, error = _outcome(result, timeout)
@@ -166,16 +168,15 @@ def router() -> APIRouter:
     async def verify(body: VerifyBody, request: Request) -> Any:
         """`{"codes": [{custom_id, proof | code}], "timeout", "disable_cache"}` ->
         `{"results": [{custom_id, error?, response?}]}` as Kimina answers."""
-        service = service_of(request)
-        timeout = body.timeout or service.settings.lean_timeout
+        timeout = _timeout(body.timeout, service_of(request))
 
         def code_of(c: Any) -> Any:
             if not isinstance(c, dict):
                 return None
             return c.get("proof") if c.get("proof") is not None else c.get("code")
 
-        raws = [_item(c, "custom_id", code_of(c), body.timeout, not body.disable_cache,
-                      service) for c in body.codes]
+        raws = [_item(c, "custom_id", code_of(c), timeout, not body.disable_cache)
+                for c in body.codes]
         out = []
         for raw, result in zip(raws, await _check(request, raws, "codes"), strict=True):
             response, error = _outcome(result, timeout)

@@ -87,7 +87,7 @@ class VerifyResponse(_Response):
     rejection: str | None
     error: str | None
     time_s: float
-    cached: bool = Field(False, description="the verdict came from the results cache")
+    cached: bool = Field(description="the verdict came from the results cache, not a new Lean run")
 
 
 # ------------------------------------------------------------------------------ prove / jobs

@@ -119,8 +119,10 @@ async def test_one_keys_huge_batch_does_not_starve_another_keys_single_proof() -
                               headers={"Authorization": "Bearer key-b"})
         served_meanwhile = service.pool.completed - before
         assert r.status_code == 200 and r.json()["verdict"] == "proved"
-        # b waited for at most one check of a's per slot, not for a's queue of 30 + 10,000
-        assert served_meanwhile <= 2 * s.verify_slots + 1, served_meanwhile
+        # b waited for a few of a's checks (one turn in the queue, then a's checks already in
+        # the pool; a margin for the ones finishing while b's request travels), not for a's
+        # queue of 30 singles and a 10,000-item batch
+        assert served_meanwhile <= 10, served_meanwhile
         assert service.admission.refused == 0
 
         # a disconnects: everything it still had queued goes, nothing more is checked for it

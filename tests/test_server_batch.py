@@ -6,7 +6,9 @@ Lean is the fake REPL: a proof without `fail` or `sorry` is proved; `-- fake:sle
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from typing import Any
 
 from server.app import create_app
@@ -112,3 +114,39 @@ async def test_batch_items_share_the_header_imports_of_the_pool() -> None:
         stats = app.state.service.pool.stats()
     assert [x["verdict"] for x in r.json()["results"]] == ["proved"] * 24
     assert stats["header_elaborations"] <= 2  # once per worker, not once per item
+
+
+async def test_a_streaming_client_that_leaves_frees_everything_it_had_queued() -> None:
+    s = settings(lean_workers=1, verify_concurrency=2)
+    app = create_app(s)
+    service = app.state.service
+    slow = f"{HEADER}{STATEMENT}\n  rfl -- fake:sleep=0.2\n"
+    body = {"items": [{"id": i, "code": GOOD if i == 0 else slow} for i in range(500)]}
+    async with live_client(app, s) as client:
+        async with client.stream("POST", "/v1/verify/batch", json=body,
+                                 headers={"Accept": "application/x-ndjson"}) as r:
+            lines = r.aiter_lines()
+            first = json.loads(await anext(lines))
+            assert first["verdict"] == "proved"
+        # the stream is closed: the server drops the rest of the batch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while service.admission.queued or service.admission.in_use:
+            assert loop.time() < deadline, service.admission.stats()
+            await asyncio.sleep(0.01)
+        assert service.pool.completed < 20 and service.pool.stats()["queued"] == 0
+
+
+async def test_batch_items_say_when_their_verdict_was_cached_and_may_opt_out(
+        redis_url: str) -> None:
+    app = create_app(settings(redis_url))
+    unique = f"-- {uuid.uuid4()}\n"  # the Redis of other tests may know GOOD and BAD already
+    body = {"items": [{"id": "a", "code": GOOD + unique}, {"id": "b", "code": BAD + unique}]}
+    async with asgi_client(app) as client:
+        first = (await client.post("/v1/verify/batch", json=body)).json()["results"]
+        again = (await client.post("/v1/verify/batch", json=body)).json()["results"]
+        fresh = (await client.post("/v1/verify/batch", json={"items": [
+            {**item, "cache": False} for item in body["items"]]})).json()["results"]
+    assert [(r["verdict"], r["cached"]) for r in first] == [("proved", False), ("failed", False)]
+    assert [(r["verdict"], r["cached"]) for r in again] == [("proved", True), ("failed", True)]
+    assert [(r["verdict"], r["cached"]) for r in fresh] == [("proved", False), ("failed", False)]
