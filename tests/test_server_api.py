@@ -33,7 +33,8 @@ from tests.server_support import (
     settings,
 )
 
-VERIFY_KEYS = {"verdict", "messages", "sorries", "axioms", "rejection", "error", "time_s"}
+VERIFY_KEYS = {"verdict", "messages", "sorries", "axioms", "rejection", "error", "time_s",
+               "cached"}
 
 
 def prove_body(**overrides: Any) -> dict[str, Any]:
