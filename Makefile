@@ -53,6 +53,7 @@ bench: $(BIN)/prover
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/generation.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/vs_kimina.py
 	@echo "benchmarks/gpu_generation.py needs a GPU (see README: On an H200)"
 
 lean:  # ENV=NAME: another Lean environment, lean_workspace/envs/NAME (default v4_9)

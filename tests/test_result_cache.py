@@ -223,3 +223,18 @@ async def test_an_unreachable_redis_is_a_miss_not_an_error() -> None:
             result = await pool.check(problem(1, "simp [h]"))
             assert result.verdict is Verdict.PROVED and not result.cached
         assert pool.stats()["cache_errors"] == 4  # two lookups, two stores
+
+
+async def test_two_api_processes_share_the_cache_and_requests_can_opt_out(redis_url: str) -> None:
+    from server.app import create_app
+    from tests.server_support import GOOD, STATEMENT, asgi_client, settings
+
+    app_settings = settings(redis_url, lean_workers=1)
+    body = {"code": GOOD, "statement": STATEMENT}
+    async with asgi_client(create_app(app_settings)) as first:
+        assert (await first.post("/v1/verify", json=body)).json()["cached"] is False
+    async with asgi_client(create_app(app_settings)) as second:
+        hit = (await second.post("/v1/verify", json=body)).json()
+        assert hit["verdict"] == "proved" and hit["cached"] is True
+        fresh = (await second.post("/v1/verify", json={**body, "cache": False})).json()
+        assert fresh["verdict"] == "proved" and fresh["cached"] is False

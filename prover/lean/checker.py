@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from prover.config import Settings
 from prover.lean import fused, policy
-from prover.lean.protocol import Message, Pos
+from prover.lean.protocol import Message
 from prover.lean.session import EnvFailure, ReplSession
 from prover.lean.source import (
     SplitSource,
@@ -86,8 +86,8 @@ def prepare(request: CheckRequest, settings: Settings) -> PreparedCheck | CheckR
 
 def _env_failure(failure: EnvFailure, what: str, started: float) -> CheckResult:
     messages = tuple(
-        replace(m, pos=_shift(m.pos, failure.line_offset) or m.pos,
-                end_pos=_shift(m.end_pos, failure.line_offset))
+        replace(m, pos=fused.move(m.pos, failure.line_offset) or m.pos,
+                end_pos=fused.move(m.end_pos, failure.line_offset))
         for m in failure.messages
     )
     first = next((m.data for m in messages if m.is_error), "error")
@@ -97,10 +97,6 @@ def _env_failure(failure: EnvFailure, what: str, started: float) -> CheckResult:
         error=f"{what} does not elaborate: {first}",
         time_s=time.monotonic() - started,
     )
-
-
-def _shift(pos: Pos | None, offset: int) -> Pos | None:
-    return None if pos is None or pos.line == 0 else Pos(pos.line + offset, pos.column)
 
 
 def _one_answer(found: tuple[Message, ...]) -> Message | None:

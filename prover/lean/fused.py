@@ -117,7 +117,8 @@ class Attributed:
     audit: dict[int, tuple[Message, ...]]  # by 0-based audit query index
 
 
-def _move(pos: Pos | None, delta: int, clamp: int | None = None) -> Pos | None:
+def move(pos: Pos | None, delta: int, clamp: int | None = None) -> Pos | None:
+    """`pos` moved by `delta` lines (or put at the start of line `clamp`); unknown stays so."""
     if pos is None or pos.line == 0:
         return pos
     line = pos.line + delta if clamp is None else clamp
@@ -130,7 +131,7 @@ def attribute(resp: CommandResponse, lay: Layout, body_line_offset: int) -> Attr
 
     def to_file(m: Message, clamp: bool) -> Message:
         at = last_file_line if clamp else None
-        return replace(m, pos=_move(m.pos, delta, at) or m.pos, end_pos=_move(m.end_pos, delta, at))
+        return replace(m, pos=move(m.pos, delta, at) or m.pos, end_pos=move(m.end_pos, delta, at))
 
     prelude: list[Message] = []
     body: list[Message] = []
@@ -147,11 +148,11 @@ def attribute(resp: CommandResponse, lay: Layout, body_line_offset: int) -> Attr
             body.append(to_file(m, clamp=where == "after"))
     # The reference's own `sorry` is expected; any other sorry counts, wherever it sits.
     sorries = tuple(
-        replace(s, pos=_move(s.pos, delta), end_pos=_move(s.end_pos, delta))
+        replace(s, pos=move(s.pos, delta), end_pos=move(s.end_pos, delta))
         for s in resp.sorries if lay.region(s.pos) != "prelude"
     )
     tactics = tuple(
-        replace(t, pos=_move(t.pos, delta), end_pos=_move(t.end_pos, delta))
+        replace(t, pos=move(t.pos, delta), end_pos=move(t.end_pos, delta))
         for t in resp.tactics if lay.region(t.pos) == "body"
     )
     return Attributed(
