@@ -122,6 +122,15 @@ class _TooLarge(Exception):
         self.drained = drained  # False: the client may still be sending
 
 
+def _too_large(limit: int, batch_limit: int, batch: bool) -> str:
+    """The 413 message: the limit, the setting that raises it, and the way around it."""
+    if batch:
+        return (f"request body larger than {limit // 1024} KiB (PROVER_API_MAX_BATCH_BODY_MB): "
+                "split the batch into smaller requests")
+    return (f"request body larger than {limit // 1024} KiB (PROVER_API_MAX_BODY_KB); many proofs "
+            f"go in one POST /v1/verify/batch, which takes up to {batch_limit // 1024} KiB")
+
+
 def _authorization(scope: Scope) -> bytes | None:
     """`Authorization`, or Kimina Lean Server's `X-Auth-Token: [Bearer ]KEY` read as one."""
     authorization = _header(scope, b"authorization")
@@ -181,14 +190,14 @@ class Guard:
             return
 
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            limit = self.batch_body if path in _BATCH_ROUTES or path in self.also_guard else (
-                self.max_body)
+            batch = path in _BATCH_ROUTES or path in self.also_guard
+            limit = self.batch_body if batch else self.max_body
             try:
                 body = await self._read_body(scope, receive, limit)
             except _TooLarge as exc:
                 headers = {} if exc.drained else {"Connection": "close"}
                 await error_response(
-                    413, "payload_too_large", f"request body larger than {limit // 1024} KiB",
+                    413, "payload_too_large", _too_large(limit, self.batch_body, batch),
                     headers=headers)(scope, receive, send)
                 return
             if body is None:  # the client went away mid-upload: nobody to answer
