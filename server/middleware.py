@@ -41,6 +41,10 @@ error_log = logging.getLogger("server.errors")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _QUIET_ROUTES = frozenset({"/healthz", "/metrics"})  # probed every few seconds: debug level
 _BATCH_ROUTES = frozenset({"/v1/verify/batch"})  # bodies up to the batch limit
+# Checks wait in the fair verify queue (server/admission.py), which refuses only when it is full
+# or the wait would pass its limit: a per-minute request count must not refuse a burst of single
+# checks (an RL step) that the queue has room for.
+_QUEUED_ROUTES = frozenset({"/v1/verify", *_BATCH_ROUTES})
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -181,7 +185,8 @@ class Guard:
             principal = "addr:" + _client(scope)
         state["principal"] = principal
 
-        wait = self.limiter.take(principal)
+        queued = path in _QUEUED_ROUTES or (path in self.also_guard and scope["method"] == "POST")
+        wait = None if queued else self.limiter.take(principal)
         if wait is not None:
             await error_response(
                 429, "rate_limited",
