@@ -37,6 +37,10 @@ def job_request(spec: EvalSpec, item: Item) -> dict[str, Any]:
         "search": spec.search,
         "budget": spec.budget,
         "concurrency": spec.concurrency,
+        "profile": spec.profile,
+        "samples": spec.samples,
+        "corrections": spec.corrections,
+        "rounds": spec.rounds,
     }
 
 
@@ -72,14 +76,20 @@ async def queue_solver(spec: EvalSpec, settings: Settings) -> AsyncIterator[Solv
 
 async def eval_job(ctx: Any) -> dict[str, Any]:
     """The worker's side: search one (problem, run) and return its results.jsonl row."""
-    from search import SearchConfig, SearchProgress, SearchSetupError, search_proof
+    from prover.evaluation.runner import search_config
+    from prover.profiles import get_profile
+    from search import SearchProgress, SearchSetupError, search_proof
 
     request = ctx.job.request
     problem = Problem(**request["problem"])
     item = Item(request["key"], problem, int(request["run"]),
                 cast(PromptMode, request["mode"]), int(request["seed"]))
-    config = SearchConfig(algorithm=request["search"], budget=int(request["budget"]),
-                          concurrency=int(request["concurrency"]), seed=item.seed)
+    # Jobs queued by an older `prover eval` carry no profile or repair settings: the defaults.
+    known = {k: request[k] for k in ("profile", "samples", "corrections", "rounds")
+             if k in request}
+    spec = EvalSpec(dataset="", search=request["search"], budget=int(request["budget"]),
+                    concurrency=int(request["concurrency"]), **known)
+    config = search_config(spec, item.seed)
 
     def progress(p: SearchProgress) -> None:
         ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size)
@@ -87,7 +97,8 @@ async def eval_job(ctx: Any) -> dict[str, Any]:
     try:
         result = await search_proof(problem, ctx.runtime.generator, ctx.runtime.pool, config,
                                     mode=item.mode, progress=progress,
-                                    checkpoint_store=ctx.checkpoint)
+                                    checkpoint_store=ctx.checkpoint,
+                                    profile=get_profile(spec.profile))
     except SearchSetupError as exc:
         return row_of(item, None, str(exc))
     return row_of(item, result)

@@ -35,6 +35,10 @@ class EvalSpec:
     mode: EvalMode = "non-cot"
     seed: int = 0
     concurrency: int = 32  # samples in flight per problem
+    profile: str = "deepseek-v1.5"  # prover/profiles.py
+    samples: int = 8  # repair: first-round samples, corrections per failed attempt, rounds
+    corrections: int = 2
+    rounds: int = 2
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -36,9 +36,12 @@ class ResultStore:
         wanted = self.spec.to_json()
         if config.exists():
             saved = json.loads(config.read_text(encoding="utf-8"))
-            differing = sorted(k for k in wanted if saved.get(k) != wanted[k])
+            # A setting added after the directory was written had its default value then.
+            defaults = EvalSpec(dataset=self.spec.dataset).to_json()
+            saved = {k: saved.get(k, defaults.get(k)) for k in wanted}
+            differing = sorted(k for k in wanted if saved[k] != wanted[k])
             if differing:
-                detail = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted[k]!r} now"
+                detail = ", ".join(f"{k}: {saved[k]!r} there, {wanted[k]!r} now"
                                    for k in differing)
                 raise EvalDirError(
                     f"{self.out} holds an evaluation with other settings ({detail}); "
