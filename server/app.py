@@ -27,6 +27,7 @@ from fastapi.security import HTTPBearer
 from prover.config import Settings
 from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
 from prover.problem_input import normalise_statement
+from prover.profiles import get_profile
 from server import errors
 from server.auth import Authenticator
 from server.complete import router as complete_router
@@ -251,6 +252,8 @@ def _v1_router() -> APIRouter:
             "formal_statement": body.formal_statement, "header": body.header,
             "informal_prefix": body.informal_prefix, "search": body.search, "budget": budget,
             "concurrency": body.concurrency, "seed": body.seed,
+            **{k: getattr(body, k) for k in ("samples", "corrections", "rounds")
+               if getattr(body, k) is not None},
         }
         principal = str(getattr(request.state, "principal", ""))
         owner = principal if principal.startswith("key:") else ""
@@ -350,7 +353,10 @@ def _ops_router() -> APIRouter:
             "ok" if redis_ok and service.pool is not None else "degraded")
         body = Health(status=status,
                       lean_workers=service.pool.size if service.pool is not None else 0,
-                      model_backend=service.settings.model_backend, redis=redis_ok)
+                      model_backend=service.settings.model_backend,
+                      model_profile=service.settings.model_profile,
+                      default_search=get_profile(service.settings.model_profile).default_search,
+                      redis=redis_ok)
         return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

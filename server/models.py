@@ -99,13 +99,22 @@ class ProveRequest(_Request):
     informal_prefix: Text | None = Field(
         None, description="natural-language statement or hint placed before the theorem, as a "
         "comment, in the prompt")
-    search: Literal["sampling", "rmaxts"] = Field("rmaxts", description="search algorithm")
+    search: Literal["sampling", "rmaxts", "repair"] | None = Field(
+        None, description="search algorithm; default: the workers' prover profile's (`rmaxts` "
+        "for deepseek-v1.5, `repair` for goedel-v2 and kimina-prover, `sampling` for "
+        "deepseek-v2)")
     budget: int | None = Field(
         None, ge=1, description="samples (model generations) to spend; 1..PROVER_MAX_BUDGET, "
         "default 128 (or PROVER_MAX_BUDGET if smaller)")
     concurrency: int | None = Field(None, ge=1, le=1024, description="samples in flight at once; "
                                     "the worker's default when absent")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="sampling seed")
+    samples: int | None = Field(None, ge=1, le=4096, description="repair: first-round "
+                                "samples (default 8)")
+    corrections: int | None = Field(None, ge=0, le=64, description="repair: corrections "
+                                    "asked per failed attempt per round (default 2)")
+    rounds: int | None = Field(None, ge=0, le=64, description="repair: correction rounds "
+                               "(default 2)")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "formal_statement": "theorem t (a : Nat) : a + 0 = a := by",
@@ -151,5 +160,9 @@ class Health(_Response):
         "taken; `draining` (HTTP 503) while the process shuts down")
     lean_workers: int = Field(description="Lean REPL workers of this process's verify pool")
     model_backend: str = Field(description="PROVER_MODEL_BACKEND (the workers' model)")
+    model_profile: str = Field("deepseek-v1.5", description="PROVER_MODEL_PROFILE (how the "
+                               "workers' model is prompted) and its default search")
+    default_search: str = Field("rmaxts", description="the search a prove job without "
+                                "`search` runs")
     redis: bool = Field(description="whether Redis answered a ping")
 

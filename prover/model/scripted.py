@@ -10,22 +10,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from prover.model.base import Completion, Generator, SamplingParams
+from prover.model.base import Completion, Generator, Prompt, SamplingParams
 
-Script = Callable[[str, int], str]  # (prompt, seed of this sample) -> completion text
+Script = Callable[[Prompt, int], str]  # (prompt or chat, seed of this sample) -> completion text
 
 
 class ScriptedGenerator(Generator):
     name = "scripted"
+    native_chat = True  # a chat prompt reaches the script as the conversation itself
 
     def __init__(self, script: Script, *, yield_every_call: bool = True) -> None:
         super().__init__()
         self.script = script
-        self.prompts: list[str] = []  # every prompt received, in order
+        self.prompts: list[Prompt] = []  # every prompt received, in order
         self.yield_every_call = yield_every_call
 
     async def _generate(
-        self, prompts: Sequence[str], n: int, params: SamplingParams
+        self, prompts: Sequence[Prompt], n: int, params: SamplingParams
     ) -> list[list[Completion]]:
         if self.yield_every_call:
             await asyncio.sleep(0)  # behave like a real backend: let other tasks run
@@ -36,7 +37,9 @@ class ScriptedGenerator(Generator):
             row = []
             for i in range(n):
                 text = self.script(prompt, base + i)
+                size = len(prompt) if isinstance(prompt, str) else sum(
+                    len(m.content) for m in prompt)
                 row.append(Completion(text, tokens=max(1, len(text) // 4),
-                                      prompt_tokens=len(prompt) // 4))
+                                      prompt_tokens=size // 4))
             out.append(row)
         return out

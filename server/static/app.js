@@ -210,6 +210,11 @@ function setStatus(status) {
   if (current) current.status = status;
 }
 
+function searchName(search) {
+  if (search === "rmaxts") return "RMaxTS";
+  return search || "profile's default";
+}
+
 function setProgress(progress) {
   if (!progress) return;
   const samples = progress.samples || 0;
@@ -218,10 +223,15 @@ function setProgress(progress) {
   $("stat-budget").textContent = budget.toLocaleString();
   $("progress-bar").style.width = budget ? `${Math.min(100, (100 * samples) / budget)}%` : "0";
   if (current?.search === "rmaxts") $("stat-depth").textContent = String(tree.maxDepth);
+  if (progress.round !== undefined) {
+    // repair: the correction round of the latest attempt, of the last one there can be
+    $("stat-round").textContent = `${progress.round} / ${progress.rounds}`;
+    $("stat-round").parentElement.hidden = false;
+  }
   if (progress.tree_size !== undefined) $("tree-canvas").dataset.treeSize = progress.tree_size;
   if (progress.verdicts) {
     setVerdicts(progress.verdicts);
-    if (current?.search === "sampling") grid.update(progress.verdicts);
+    if (current?.search !== "rmaxts") grid.update(progress.verdicts);
   }
 }
 
@@ -383,8 +393,10 @@ async function openJob(id) {
   });
   $("job-title").textContent = view.formal_statement || id;
   $("job-title").title = view.formal_statement || "";
-  $("stat-search").textContent = view.search === "sampling" ? "sampling" : "RMaxTS";
-  const sampling = view.search === "sampling";
+  $("stat-search").textContent = searchName(view.search);
+  // Sampling and repair draw whole attempts (a grid of verdicts); only RMaxTS has a tree.
+  const sampling = view.search === "sampling" || view.search === "repair";
+  $("stat-round").parentElement.hidden = true;
   $("tree-canvas").hidden = sampling;
   $("attempt-canvas").hidden = !sampling;
   $("tree-legend").hidden = sampling;
@@ -462,7 +474,7 @@ function renderJobs(jobs) {
     const meta = document.createElement("span");
     meta.className = "job-meta";
     const samples = job.progress?.samples ?? 0;
-    meta.textContent = `${job.search === "sampling" ? "sampling" : "RMaxTS"} · `
+    meta.textContent = `${searchName(job.search)} · `
       + `${samples}/${job.budget ?? "?"} samples · ${ago(job.created_at)}`;
     li.append(dot, name, badge, meta);
     li.addEventListener("click", () => { location.hash = `job=${job.job_id}`; });
@@ -619,6 +631,12 @@ setInterval(() => { if (!document.hidden) refreshJobs(); }, 10000);
 
 // For tests and the console: the view's own node count, not a number the server reported.
 window.liveView = { tree, grid, current: () => current };
+
+// Preselect the search that suits the workers' prover profile (repair for chat provers).
+fetch("/healthz").then((r) => r.json()).then((health) => {
+  const radio = $(`search-${health.default_search}`);
+  if (radio) radio.checked = true;
+}).catch(() => {});
 
 refreshJobs();
 route();
