@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prover.datasets import Problem
-from prover.lean.protocol import Message, TacticInfo
+from prover.lean.protocol import Message, Pos, TacticInfo
 from prover.lean.source import mask_comments_and_strings, parse_statement
 from prover.lean.verdict import CheckResult
 from prover.model.base import Chat, ChatMessage, Prompt
@@ -182,9 +182,8 @@ def _shown_code(code: str, errors: Sequence[Message]) -> tuple[list[str], list[M
         ends = [e.pos.line - 1] + ([e.end_pos.line - 1] if e.end_pos else [])
         if any(line not in new_index for line in ends):
             return lines, list(errors)
-        start = type(e.pos)(new_index[e.pos.line - 1] + 1, e.pos.column)
-        end = (type(e.pos)(new_index[e.end_pos.line - 1] + 1, e.end_pos.column)
-               if e.end_pos else None)
+        start = Pos(new_index[e.pos.line - 1] + 1, e.pos.column)
+        end = Pos(new_index[e.end_pos.line - 1] + 1, e.end_pos.column) if e.end_pos else None
         moved.append(Message(e.severity, start, end, e.data))
     return [lines[i] for i in kept], moved
 
