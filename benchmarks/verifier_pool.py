@@ -7,12 +7,11 @@ Three measurements in one run, each reported as a ratio or a difference against 
 measured in the same run (never an absolute time threshold):
 
 (a) overhead: p50 latency of `await pool.check(...)` on a 1-worker pool minus the p50 latency of
-    a bare client doing the same REPL round trips (body command + audit command, the header and
-    reference statement being cached) on one subprocess. Unsandboxed, so the pool is measured and
+    a bare client doing the same REPL round trip (one fused command: reference statement, body
+    and audit, the header being cached) on one subprocess. Unsandboxed, so the pool is measured and
     not bubblewrap; a bubblewrap-sandboxed pool is timed too, for information.
 (b) scaling: throughput with W = 1, 2, 4 workers over the W = 1 throughput, on a sleep-bound
-    load (each proof body sleeps a fixed time inside the REPL via `-- fake:sleep=S`; the audit
-    command does not sleep).
+    load (each proof body sleeps a fixed time inside the REPL via `-- fake:sleep=S`).
 (c) header elaborations for 1,000 checks of one header on W workers, against the reference
     DeepSeek-Prover-V1.5 verifier, which starts a fresh `lake exe repl` and imports Mathlib for
     every proof (one elaboration per check).
@@ -45,7 +44,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from prover.config import Settings  # noqa: E402
-from prover.lean.checker import CheckRequest, audit_command  # noqa: E402
+from prover.lean import fused  # noqa: E402
+from prover.lean.checker import CheckRequest  # noqa: E402
 from prover.lean.launch import Launch, build_launch, bwrap_works  # noqa: E402
 from prover.lean.pool import LeanPool  # noqa: E402
 from prover.lean.process import tree_rss_bytes  # noqa: E402
@@ -157,18 +157,16 @@ class BareClient:
                 await self.proc.wait()
 
 
-async def bare_setup(client: BareClient) -> tuple[str, str, int]:
-    """Header, header rest and reference statement, as the pool does once per worker."""
+async def bare_setup(client: BareClient) -> tuple[str, int]:
+    """The fused command and the header env, as the pool builds them."""
     split = split_source(code())
     statement = parse_statement(STATEMENT)
     imports = "\n".join(f"import {m}" for m in split.imports)
     env = (await client.round_trip({"cmd": imports}))["env"]
     env = (await client.round_trip({"cmd": split.header_rest, "env": env}))["env"]
-    ref_name = f"__prover_ref_{'0' * 12}_{env}_{abs(hash(statement.signature)) % 10**12}"
-    ref_env = (await client.round_trip(
-        {"cmd": statement.declaration(ref_name), "env": env}
-    ))["env"]
-    return split.body, audit_command((statement.name,), ref_name), ref_env
+    ref_name = f"__prover_ref_{'0' * 12}"
+    lay = fused.layout(split, statement, ref_name, (statement.name,))
+    return lay.text, env
 
 
 async def bench_overhead(b: Bench, n: int, profile: bool) -> dict[str, Any]:
@@ -179,12 +177,11 @@ async def bench_overhead(b: Bench, n: int, profile: bool) -> dict[str, Any]:
     client = BareClient(launch)
     await client.start()
     try:
-        body, audit, ref_env = await bare_setup(client)
+        text, header_env = await bare_setup(client)
 
         async def bare_check() -> None:
-            env = (await client.round_trip({"cmd": body, "env": ref_env}))["env"]
-            resp = await client.round_trip({"cmd": audit, "env": env})
-            assert len(resp.get("messages", ())) == 3, resp
+            resp = await client.round_trip({"cmd": text, "env": header_env})
+            assert len(resp.get("messages", ())) == 5, resp  # ref warning, fence, 3 audits
 
         async def pool_check() -> None:
             result = await pool.check(req)

@@ -10,6 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
+from apps.mcp_server.command import add_parser as add_mcp_parser
+from apps.mcp_server.command import add_serve_options as add_mcp_serve_options
 from prover.config import MODEL_BACKENDS, PROMPT_MODES, ConfigError, Settings
 from prover.datasets import DatasetError, Problem, find_problem
 from prover.evaluation.store import EvalDirError
@@ -18,7 +20,9 @@ from prover.lean.process import ReplStartError
 from prover.model import BackendUnavailable, GenerationError, SamplingParams
 from prover.problem_input import problem_from_lean_file, problem_from_statement
 from prover.profiles import PROFILE_NAMES, Profile, ProfileError, get_profile
+from prover.verify_batch import BatchFileError
 from search import ALGORITHMS, CheckpointError, SearchSetupError
+from search.types import TACTIC_PROMPTS
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE = 0, 1, 2
 
@@ -48,6 +52,10 @@ def _print_human(result: CheckResult, source_name: str) -> None:
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    if args.batch:
+        return await _verify_batch(args, settings)
+    if args.file is None or args.out:
+        raise UsageError("give a Lean FILE, or --batch FILE.jsonl (with --out)")
     code = _read_text(args.file, "the Lean file")
     statement = args.statement
     if args.statement_file:
@@ -60,6 +68,19 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_human(result, "<stdin>" if args.file == "-" else args.file)
     return EXIT_OK if result.proved else EXIT_NOT_PROVED
+
+
+async def _verify_batch(args: argparse.Namespace, settings: Settings) -> int:
+    """`prover verify --batch`: the work is in prover/verify_batch.py."""
+    from prover.verify_batch import verify_batch
+
+    if args.file or args.statement or args.statement_file or args.timeout or args.json:
+        raise UsageError("--batch takes no FILE, --statement, --timeout or --json: each JSONL "
+                         "item carries its own fields")
+    counts = await verify_batch(args.batch, args.out, settings)
+    print("prover verify: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
+          file=sys.stderr)
+    return EXIT_OK if set(counts) <= {"proved"} else EXIT_NOT_PROVED
 
 
 def _problem_of(args: argparse.Namespace) -> Problem:
@@ -93,7 +114,7 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
         tactic_state_comment=not args.no_tactic_state,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
         ordered=args.deterministic, samples=args.samples, corrections=args.corrections,
-        rounds=args.rounds,
+        rounds=args.rounds, tactics_per_expansion=args.tactics, prompt_format=args.tactic_prompt,
     )
     params = _sampling(args, profile)
     from prover.runtime import Runtime
@@ -145,6 +166,8 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     # Dataset and output-directory mistakes surface before a model loads for minutes.
     plan(spec)
     ResultStore(out, spec).open().close()
+    if spec.dataset.startswith("leandojo:"):
+        _report_leandojo_skips(spec.dataset, out)
     if args.queue:
         from prover.evaluation.distributed import queue_solver
 
@@ -167,6 +190,23 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _report_leandojo_skips(dataset: str, out: Path) -> None:
+    """Every LeanDojo theorem that cannot be proved here, with why, on stderr and in
+    DIR/skipped.jsonl (they are not in the plan, so not in the pass rate)."""
+    from prover.leandojo import load_benchmark
+
+    _, skipped = load_benchmark(dataset)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "skipped.jsonl").open("w", encoding="utf-8") as f:
+        for s in skipped:
+            f.write(json.dumps({"full_name": s.theorem.full_name, "url": s.theorem.url,
+                                "file_path": s.theorem.file_path, "reason": s.reason}) + "\n")
+            print(f"skipped {s.theorem.full_name}: {s.reason}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} LeanDojo theorem(s) skipped; listed in {out / 'skipped.jsonl'}",
+              file=sys.stderr)
+
+
 def _eval_compare(argv: list[str]) -> int:
     from prover.evaluation import compare
 
@@ -186,6 +226,7 @@ def _eval_compare(argv: list[str]) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from apps.mcp_server.command import serve_addons
     from server.app import serve
 
     overrides: dict[str, object] = {}
@@ -193,12 +234,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         overrides["server_host"] = args.host
     if args.port:
         overrides["server_port"] = args.port
-    serve(settings.with_overrides(**overrides))
+    settings = settings.with_overrides(**overrides)
+    serve(settings, addons=serve_addons(args, settings))  # /mcp (apps/mcp_server)
     return EXIT_OK
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from apps.mcp_server.command import register_worker_kinds
     from server.worker import run_worker
+
+    register_worker_kinds()  # `fill` jobs of /mcp's fill_sorries
 
     if args.queue:
         settings = settings.with_overrides(redis_url=args.queue)
@@ -327,13 +372,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    verify = sub.add_parser("verify", help="check one complete Lean file")
-    verify.add_argument("file", help="the Lean file, or - for standard input")
+    verify = sub.add_parser("verify", help="check one complete Lean file (or a JSONL batch)")
+    verify.add_argument("file", nargs="?", help="the Lean file, or - for standard input")
     group = verify.add_mutually_exclusive_group()
     group.add_argument("--statement", help="the theorem that must be proved (formal_statement)")
     group.add_argument("--statement-file", help="read the statement from this file")
     verify.add_argument("--timeout", type=_positive_float, help="seconds for the check")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
+    verify.add_argument("--batch", metavar="FILE.jsonl", help="check every item "
+                        "({id, code, statement?, timeout?} per line; - for standard input) on "
+                        "a local pool; one JSONL result per item")
+    verify.add_argument("--out", metavar="RESULTS.jsonl", help="with --batch: append results "
+                        "here instead of standard output; ids already there are skipped (resume)")
     verify.set_defaults(run=_verify)
 
     prove = sub.add_parser("prove", help="search for a proof of one theorem")
@@ -345,9 +395,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "default / the file's / the dataset's")
     prove.add_argument("--search", choices=ALGORITHMS,
                        help="default: the profile's (rmaxts for deepseek-v1.5, repair for "
-                       "goedel-v2 and kimina-prover, sampling for deepseek-v2)")
+                       "goedel-v2 and kimina-prover, sampling for deepseek-v2); bfs: "
+                       "best-first tactic search (docs/tactics.md)")
     prove.add_argument("--budget", type=_positive_int, default=128,
-                       help="samples, corrections included (default 128)")
+                       help="samples, corrections included, or expansions with bfs "
+                       "(default 128)")
+    prove.add_argument("--tactics", type=_positive_int, default=8,
+                       help="bfs: tactics sampled per expansion (default 8)")
+    prove.add_argument("--tactic-prompt", choices=TACTIC_PROMPTS,
+                       default="bfs-prover", help="bfs: BFS-Prover's `{state}:::` (default) "
+                       "or ReProver's state alone")
     prove.add_argument("--concurrency", type=_positive_int, default=32,
                        help="samples in flight (default 32)")
     prove.add_argument("--seed", type=int, default=0)
@@ -366,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     prove.set_defaults(run=_prove)
 
     ev = sub.add_parser("eval", help="evaluate on a dataset (and `prover eval compare A B`)")
-    ev.add_argument("--dataset", required=True, help="minif2f, proofnet or a .jsonl file")
+    ev.add_argument("--dataset", required=True, help="minif2f, proofnet, a .jsonl file, or "
+                    "leandojo:PATH (LeanDojo Benchmark 4 JSON; see docs/tactics.md)")
     ev.add_argument("--split", default="test", help="test, valid or all (default test)")
     ev.add_argument("--limit", type=_positive_int, help="first N problems only")
     ev.add_argument("--problems", help="comma-separated problem names")
@@ -406,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to listen on (default PROVER_SERVER_HOST)")
     serve.add_argument("--port", type=int, help="port (default PROVER_SERVER_PORT, 8000)")
+    add_mcp_serve_options(serve)
     serve.set_defaults(run=_serve, sync=True)
 
     worker = sub.add_parser("worker", help="run a search worker that takes jobs from Redis")
@@ -414,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="search jobs run at once (default PROVER_WORKER_JOBS)")
     worker.add_argument("--name", help="consumer name (default: host name and process id)")
     worker.set_defaults(run=_worker, sync=True)
+
+    add_mcp_parser(sub)  # `prover mcp` (apps/mcp_server/command.py)
     return parser
 
 
@@ -434,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(asyncio.run(args.run(args, settings)))
     except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError,
             DatasetError, BackendUnavailable, GenerationError, CheckpointError,
-            SearchSetupError, EvalDirError, ProfileError) as exc:
+            SearchSetupError, EvalDirError, ProfileError, BatchFileError) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -72,6 +72,26 @@ class Settings:
     worker_jobs: int = 2  # search jobs one `prover worker` runs at once
     job_claim_idle_s: float = 60.0  # a job unheard of this long is taken over by another worker
     job_ttl_days: float = 30.0  # how long finished jobs and their events are kept
+    # Results cache (definitive verdicts by code, statement and Lean environment).
+    result_cache_size: int = 100_000  # verdicts kept (per process, or shared in Redis); 0: off
+    # Verification at RL scale: batches, the admission queue, oversized uploads.
+    max_batch: int = 10_000  # most items in one /v1/verify/batch (or Kimina-style) request
+    verify_queue: int = 1000  # checks that may wait for a verify slot, all API keys together
+    verify_queue_wait_s: float = 120.0  # a check that would wait longer is refused (503)
+    api_max_batch_body_mb: int = 64  # body limit of the batch routes (MiB)
+    api_drain_mb: int = 64  # an oversized body is read and dropped up to this past the limit
+    # Tactic sessions (prover/lean/tactic_session.py; extensions beyond interface.md).
+    tactic_workers: int = 1  # REPL processes leased for tactic sessions, beside the check pool
+    tactic_timeout: float = 60.0  # seconds for one tactic; past it the session's REPL restarts
+    session_idle_s: float = 600.0  # a tactic session unused this long expires
+    sessions_per_key: int = 16  # live tactic sessions one API key (or address) may hold
+    # What each REPL may use inside its sandbox (docs/security.md).
+    lean_tmp_mb: int = 256  # size of the private /tmp (a tmpfs: it counts as memory)
+    lean_file_mb: int = 256  # largest file a REPL may write (RLIMIT_FSIZE)
+    lean_processes: int = 512  # processes and threads of one REPL (RLIMIT_NPROC)
+    lean_cpu_s: float | None = None  # CPU seconds per check; 2 x PROVER_LEAN_TIMEOUT if unset
+    lean_sandbox_uid: int = 2_100_000_000  # first host uid of REPLs when the service is root
+    lean_sandbox_bind: tuple[Path, ...] = ()  # more read-only paths a custom REPL needs
 
     @property
     def verify_slots(self) -> int:
@@ -81,6 +101,11 @@ class Settings:
     def recycle_mb(self) -> int:
         """RSS past which an idle worker is replaced before it nears the hard cap."""
         return self.lean_recycle_mb or int(self.lean_memory_mb * 0.75)
+
+    def cpu_budget(self, timeout: float) -> float:
+        """CPU seconds a request with this wall-clock timeout may use: the same share for each."""
+        per_check = self.lean_cpu_s or 2 * self.lean_timeout
+        return per_check * timeout / self.lean_timeout
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -176,6 +201,13 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _sandbox_uid(raw: str) -> int:
+    value = int(raw)
+    if not 1000 <= value <= 4_000_000_000:  # leaves room for the 2**24 uids REPLs draw from
+        raise ValueError
+    return value
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -261,6 +293,30 @@ def _build(values: Mapping[str, str]) -> Settings:
     put("job_claim_idle_s", "PROVER_JOB_CLAIM_IDLE_S", _positive_float,
         "a positive number of seconds")
     put("job_ttl_days", "PROVER_JOB_TTL_DAYS", _positive_float, "a positive number of days")
+    put("result_cache_size", "PROVER_RESULT_CACHE_SIZE", _non_negative_int,
+        "a non-negative integer (0 turns the cache off)")
+    put("max_batch", "PROVER_MAX_BATCH", _positive_int, "a positive integer")
+    put("verify_queue", "PROVER_VERIFY_QUEUE", _non_negative_int, "a non-negative integer")
+    put("verify_queue_wait_s", "PROVER_VERIFY_QUEUE_WAIT_S", _positive_float,
+        "a positive number of seconds")
+    put("api_max_batch_body_mb", "PROVER_API_MAX_BATCH_BODY_MB", _positive_int,
+        "a positive integer (MiB)")
+    put("api_drain_mb", "PROVER_API_DRAIN_MB", _non_negative_int, "a non-negative integer (MiB)")
+    put("tactic_workers", "PROVER_TACTIC_WORKERS", _positive_int, "a positive integer")
+    put("tactic_timeout", "PROVER_TACTIC_TIMEOUT", _positive_float,
+        "a positive number of seconds")
+    put("session_idle_s", "PROVER_SESSION_IDLE_S", _positive_float,
+        "a positive number of seconds")
+    put("sessions_per_key", "PROVER_SESSIONS_PER_KEY", _positive_int, "a positive integer")
+    put("lean_tmp_mb", "PROVER_LEAN_TMP_MB", _positive_int, "a positive integer (MB)")
+    put("lean_file_mb", "PROVER_LEAN_FILE_MB", _positive_int, "a positive integer (MB)")
+    put("lean_processes", "PROVER_LEAN_PROCESSES", _positive_int, "a positive integer")
+    put("lean_cpu_s", "PROVER_LEAN_CPU_S", _positive_float, "a positive number of CPU seconds")
+    put("lean_sandbox_uid", "PROVER_LEAN_SANDBOX_UID", _sandbox_uid,
+        "a uid between 1000 and 4000000000")
+    put("lean_sandbox_bind", "PROVER_LEAN_SANDBOX_BIND",
+        lambda s: tuple(Path(p).expanduser().resolve() for p in s.split(":") if p.strip()),
+        "absolute paths separated by ':'")
     put("api_keys", "PROVER_API_KEYS",
         lambda s: tuple(k.strip() for k in s.split(",") if k.strip()), "comma-separated keys")
     settings = replace(d, **kwargs)

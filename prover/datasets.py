@@ -13,9 +13,11 @@ from 1 in file order) when it is not; `problem_keys` gives every problem its add
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,6 +142,36 @@ def problem_keys(problems: list[Problem]) -> list[str]:
         seen[p.name] += 1
         keys.append(p.name if totals[p.name] == 1 else f"{p.name}#{seen[p.name]}")
     return keys
+
+
+@functools.lru_cache(maxsize=8)
+def _indexed(path: str, mtime_ns: int) -> tuple[tuple[str, Problem], ...]:
+    problems = load_problems(path)
+    return tuple(zip(problem_keys(problems), problems, strict=True))
+
+
+def indexed_problems(source: str | Path) -> tuple[tuple[str, Problem], ...]:
+    """(address, problem) of every problem of a dataset, parsed once per version of its file
+    (the look-ups of the web page and of the MCP tools come many to a file)."""
+    path = dataset_path(source)
+    return _indexed(str(path), path.stat().st_mtime_ns)
+
+
+def search_problems(indexed: Iterable[tuple[str, Problem]], query: str,
+                    split: str | None = None) -> list[tuple[str, Problem]]:
+    """(address, problem) pairs whose address contains `query` (case-insensitive), then those
+    whose statement does, each group in file order: a name is what people remember, the
+    statement's text what they search when they do not."""
+    needle = query.strip().lower()
+    by_name, by_text = [], []
+    for key, p in indexed:
+        if split and p.split != split:
+            continue
+        if needle in key.lower():
+            by_name.append((key, p))
+        elif needle and needle in p.formal_statement.lower():
+            by_text.append((key, p))
+    return by_name + by_text
 
 
 def find_problem(source: str | Path, name: str) -> Problem:

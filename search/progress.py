@@ -1,5 +1,5 @@
 """The progress bar of `prover prove`: samples against the budget, tree size and best depth
-(RMaxTS) or the correction round (repair)."""
+(RMaxTS, best-first) or the correction round (repair)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class ProgressBar:
         # On a terminal only (tqdm's `disable=None`), so logs and pipes stay clean.
         self.bar = tqdm(total=config.budget, desc=name, unit="sample", file=sys.stderr,
                         disable=None if enabled else True, dynamic_ncols=True)
-        self.rmaxts = config.algorithm == "rmaxts"
+        self.rmaxts = config.algorithm in ("rmaxts", "bfs")  # a tree: RMaxTS's or best-first's
         self.repair = config.algorithm == "repair"
         self.done = 0
 

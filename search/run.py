@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from prover.datasets import Problem
+from prover.lean import LeanPool
 from prover.model.base import Generator, SamplingParams
-from prover.profiles import Profile
+from prover.profiles import DEFAULT_PROFILE, Profile, get_profile
 from prover.prompts import PromptMode
 from search.attempt import ProofTask, SearchSetupError, Verifier
+from search.bfs import BestFirstSearch
 from search.checkpoint import CheckpointStore
 from search.repair import Repair
 from search.rmaxts import RMaxTS
@@ -31,8 +33,17 @@ async def search_proof(
     profile: Profile | None = None,
 ) -> SearchResult:
     """Search with the configured algorithm; RMaxTS keeps its tree in `checkpoint_store` (or
-    in `config.checkpoint`, a file) and resumes from it."""
+    in `config.checkpoint`, a file) and resumes from it. Best-first search (`bfs`) needs a
+    `LeanPool` as its verifier (it runs tactics on the pool's REPL) and starts afresh each
+    time; `check_timeout` is then its per-tactic timeout."""
     config = config or SearchConfig()
+    if config.algorithm == "bfs":
+        check_tactic_search(profile or get_profile(DEFAULT_PROFILE), mode)
+        if not isinstance(verifier, LeanPool):
+            raise SearchSetupError("--search bfs applies tactics on a Lean pool's REPL "
+                                   "(tactic mode); this verifier has none")
+        return await BestFirstSearch(problem, generator, verifier, config, progress,
+                                     params=params, tactic_timeout=check_timeout).run()
     task = ProofTask(
         problem,
         generator,
@@ -66,3 +77,15 @@ def check_search(task: ProofTask, algorithm: str) -> None:
             f"--search repair asks the model to correct its proof in a conversation, which the "
             f"raw-text format of profile {profile.name} ({task.mode}) cannot hold; use a chat "
             "profile (deepseek-v2 with cot, goedel-v2, kimina-prover) or --search rmaxts")
+
+
+def check_tactic_search(profile: Profile, mode: PromptMode) -> None:
+    """Refuse best-first search under a chat profile: it prompts a step prover with BFS-Prover's
+    or ReProver's raw-text proof state, which a chat prover was never trained to continue."""
+    format_ = profile.mode(mode)
+    if profile.is_chat(format_):
+        raise SearchSetupError(
+            f"--search bfs prompts a step prover with a proof state in raw text (BFS-Prover's or "
+            f"ReProver's format), which the chat format of profile {profile.name} ({format_}) "
+            "cannot do; use --search repair or sampling, or serve a step prover with "
+            "--profile deepseek-v1.5")

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from prover.lean.verdict import CheckResult
 
-Algorithm = Literal["sampling", "rmaxts", "repair"]
-ALGORITHMS: tuple[Algorithm, ...] = ("sampling", "rmaxts", "repair")
+Algorithm = Literal["sampling", "rmaxts", "repair", "bfs"]
+ALGORITHMS: tuple[Algorithm, ...] = ("sampling", "rmaxts", "repair", "bfs")
+TACTIC_PROMPTS = ("bfs-prover", "reprover")  # best-first search's prompt formats (search/bfs.py)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class SearchConfig:
     samples: int = 8  # first-round samples
     corrections: int = 2  # new answers asked for each failed attempt, per round
     rounds: int = 2  # correction rounds after the first samples
+    # Best-first tactic search (`bfs`): the budget counts expansions, each samples K tactics.
+    tactics_per_expansion: int = 8
+    prompt_format: str = "bfs-prover"  # one of TACTIC_PROMPTS
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -44,6 +48,12 @@ class SearchConfig:
             raise ValueError(f"budget must be >= 1, got {self.budget}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.tactics_per_expansion < 1:
+            raise ValueError(f"tactics_per_expansion must be >= 1, got "
+                             f"{self.tactics_per_expansion}")
+        if self.prompt_format not in TACTIC_PROMPTS:
+            raise ValueError(f"unknown tactic prompt format {self.prompt_format!r}; use one of "
+                             f"{TACTIC_PROMPTS}")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if self.samples < 1:

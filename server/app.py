@@ -1,11 +1,12 @@
 """The HTTP service: `/v1/verify` on a Lean pool of its own, `/v1/prove` jobs through Redis.
 
-Verification is short and synchronous, so it runs right here, on this process's pool, but never
-more than `settings.verify_slots` checks at once: past that the answer is an immediate 503 with
-Retry-After, because a request queued behind minutes of Lean work would be timed out by a proxy
-anyway. Proof search is long, so it is a job: the API validates it, puts it in Redis and returns
-202; `prover worker` processes (any number, anywhere) run it, and clients follow it by polling
-`GET /v1/jobs/{id}` or, better, by the Server-Sent Events of `/v1/jobs/{id}/events`.
+Verification is short and synchronous, so it runs right here, on this process's pool, at most
+`settings.verify_slots` checks at once; more wait in a bounded queue shared fairly between API
+keys (server/admission.py), and only a full queue, or a wait past its limit, is answered 503 with
+Retry-After. Batches (server/batch.py) and the Kimina-compatible routes (server/kimina.py) go
+through the same queue. Proof search is long, so it is a job: the API validates it, puts it in
+Redis and returns 202; `prover worker` processes (any number, anywhere) run it, and clients follow
+it by polling `GET /v1/jobs/{id}` or, better, by the Server-Sent Events of `/v1/jobs/{id}/events`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -23,18 +24,21 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
+from starlette.routing import BaseRoute
 
 from prover.config import Settings
 from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
 from prover.problem_input import normalise_statement
 from prover.profiles import get_profile
-from server import errors
+from server import batch, errors, kimina
+from server.admission import Admission
 from server.auth import Authenticator
+from server.checks import check, principal_of
 from server.complete import router as complete_router
 from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError, retry_after, validation_error
 from server.jobs import Job, JobStore
-from server.limits import ConcurrencyGate, RateLimiter, Saturated
+from server.limits import RateLimiter
 from server.logs import configure_logging
 from server.metrics import CONTENT_TYPE, Metrics
 from server.middleware import Guard, RequestContext
@@ -47,6 +51,8 @@ from server.models import (
     VerifyRequest,
     VerifyResponse,
 )
+from server.result_cache import RedisResultCache
+from server.sessions import router as sessions_router
 from server.sse import event_stream
 from server.web import install_web
 
@@ -66,7 +72,7 @@ class Service:
 
     settings: Settings
     metrics: Metrics
-    gate: ConcurrencyGate
+    admission: Admission
     heartbeat_s: float
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     pool: LeanPool | None = None
@@ -97,23 +103,39 @@ async def _service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(_service)]
 
 
+@dataclass(frozen=True)
+class Addon:
+    """Routes an application adds to the service (the MCP endpoint), served behind the same API
+    keys, rate limit and body limit as `/v1`. The service knows nothing of what they do: the
+    `prover serve` command composes them in, so this package never imports an application.
+    `lifespan(service)` runs inside the service's own, once its pool and job store are up."""
+
+    paths: frozenset[str]  # exact paths the Guard protects, e.g. {"/mcp"}
+    routes: Sequence[BaseRoute]
+    lifespan: Callable[[Service], AbstractAsyncContextManager[None]] | None = None
+
+
 # ------------------------------------------------------------------------------ app
 
 
 def create_app(settings: Settings, *, pool: LeanPool | None = None,
-               store: JobStore | None = None, heartbeat_s: float = HEARTBEAT_S) -> FastAPI:
+               store: JobStore | None = None, heartbeat_s: float = HEARTBEAT_S,
+               addons: Sequence[Addon] = ()) -> FastAPI:
     """The ASGI app. A `pool` or `store` passed in is the caller's to start and close; what the
     app creates itself it starts on lifespan start and closes on lifespan end."""
-    service = Service(settings=settings, metrics=Metrics(), gate=ConcurrencyGate(
-        settings.verify_slots), heartbeat_s=heartbeat_s)
+    service = Service(settings=settings, metrics=Metrics(), admission=Admission(
+        settings.verify_slots, settings.verify_queue, settings.verify_queue_wait_s),
+        heartbeat_s=heartbeat_s)
     service.metrics.watch_pool(service.pool_stats)
+    service.metrics.verify_queued.set_function(lambda: service.admission.queued)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_pool = own_store = False
         try:
             if pool is None:
-                service.pool = await LeanPool(settings).start()
+                service.pool = await LeanPool(
+                    settings, cache=RedisResultCache.from_settings(settings)).start()
                 own_pool = True
             else:
                 service.pool = pool
@@ -128,9 +150,13 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
                 await service.pool.close()
             raise
         log.info("service ready", extra={"lean_workers": service.pool.size,
-                                         "verify_slots": service.gate.slots})
+                                         "verify_slots": service.admission.slots})
         try:
-            yield
+            async with AsyncExitStack() as addon_lifespans:
+                for addon in addons:
+                    if addon.lifespan is not None:
+                        await addon_lifespans.enter_async_context(addon.lifespan(service))
+                yield
         finally:
             service.draining.set()
             if own_store and service.store is not None:
@@ -151,12 +177,21 @@ def create_app(settings: Settings, *, pool: LeanPool | None = None,
     errors.install_handlers(app)
     app.include_router(_v1_router())
     app.include_router(complete_router())  # POST /v1/complete, for the editor tactics
+    app.include_router(batch.router())  # POST /v1/verify/batch
+    app.include_router(kimina.router())  # Kimina Lean Server's /api/check, /verify, /health
+    app.include_router(sessions_router())  # /v1/sessions: tactic sessions (server/sessions.py)
     app.include_router(_ops_router())
     install_web(app)  # the page at `/`, its files, and the endpoints it needs (server/web.py)
+    for addon in addons:
+        app.router.routes.extend(addon.routes)
     # Added last = outermost: RequestContext sees every request, Guard every /v1 request.
     app.add_middleware(Guard, auth=Authenticator(settings.api_keys),
                        limiter=RateLimiter(settings.api_rate_limit),
-                       max_body_bytes=settings.api_max_body_kb * 1024)
+                       max_body_bytes=settings.api_max_body_kb * 1024,
+                       batch_body_bytes=settings.api_max_batch_body_mb << 20,
+                       drain_bytes=settings.api_drain_mb << 20,
+                       also_guard=kimina.PATHS,
+                       app_paths=frozenset().union(*(addon.paths for addon in addons)))
     app.add_middleware(RequestContext, metrics=service.metrics, router=app.router)
     return app
 
@@ -185,27 +220,21 @@ def _v1_router() -> APIRouter:
     )
     async def verify(body: VerifyRequest, request: Request, service: ServiceDep) -> Any:
         """Check a proof now, on this server's Lean pool, and return the verify object
-        (`verdict`, `messages`, `sorries`, `axioms`, `rejection`, `error`, `time_s`).
+        (`verdict`, `messages`, `sorries`, `axioms`, `rejection`, `error`, `time_s`, `cached`).
 
-        At most PROVER_VERIFY_CONCURRENCY checks run or wait at once; past that the answer is
-        503 `overloaded` with Retry-After, at once. A `statement` that is not a theorem
-        declaration is 422."""
+        At most PROVER_VERIFY_CONCURRENCY checks run at once; more wait their turn (round-robin
+        between API keys) in a queue of PROVER_VERIFY_QUEUE; a full queue, or a wait expected
+        past PROVER_VERIFY_QUEUE_WAIT_S, is 503 `overloaded` with Retry-After. A `statement`
+        that is not a theorem declaration is 422."""
         settings = service.settings
         if body.timeout is not None and body.timeout > settings.lean_timeout:
             raise validation_error(["timeout"], f"must be at most {settings.lean_timeout:g} "
                                    "seconds (PROVER_LEAN_TIMEOUT)")
-        pool = service.lean()
         try:
-            started = service.gate.acquire()
-        except Saturated as exc:
-            service.metrics.verify_saturated.inc()
-            raise ApiError(503, "overloaded", f"all {service.gate.slots} verify slots are busy; "
-                           "retry later", headers=retry_after(exc.retry_after_s)) from None
-        metrics = service.metrics
-        metrics.verify_in_flight.inc()
-        try:
-            check = CheckRequest(code=body.code, statement=body.statement, timeout=body.timeout)
-            result = await unless_client_leaves(request, pool.check(check))
+            wanted = CheckRequest(code=body.code, statement=body.statement, timeout=body.timeout,
+                                  use_cache=body.cache)
+            result = await unless_client_leaves(
+                request, check(service, principal_of(request), wanted))
         except StatementError as exc:
             raise validation_error(["statement"], str(exc)) from None
         except PoolClosed:
@@ -213,10 +242,6 @@ def _v1_router() -> APIRouter:
                            headers=retry_after(5)) from None
         except ClientGone:
             raise ApiError(499, "client_closed_request", "the client went away") from None
-        finally:
-            service.gate.release(started)
-            metrics.verify_in_flight.dec()
-        metrics.verdicts.labels(result.verdict.value).inc()
         return result.to_json()
 
     @router.post(
@@ -423,12 +448,12 @@ def build_server(settings: Settings, app: FastAPI) -> DrainingServer:
     return DrainingServer(config, app.state.service.draining)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, addons: Sequence[Addon] = ()) -> None:
     """`prover serve`: run until SIGTERM/SIGINT, then drain in-flight requests and stop.
     A failure to start (bad REPL command, ...) is re-raised as itself, so the CLI prints one
     clear line and exits 2."""
     configure_logging()
-    app = create_app(settings)
+    app = create_app(settings, addons=addons)
     try:
         build_server(settings, app).run()
     except SystemExit:

@@ -1,8 +1,7 @@
-"""Admission limits: a per-client token bucket and a non-blocking gate for Lean checks.
+"""The per-client rate limit: a token bucket that refuses at once with a time to come back.
 
-Both refuse at once with a time to come back instead of queueing: a request the service cannot
-serve soon is better answered now (429/503 + Retry-After) than held open until a proxy times it
-out, and the waiting requests would otherwise grow without bound under overload.
+A client past its rate is better answered now (429 + Retry-After) than queued; how many checks
+may wait for the Lean pool, and in which order, is server/admission.py's job.
 """
 
 from __future__ import annotations
@@ -57,40 +56,3 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return None
         return (1.0 - bucket.tokens) / self.rate
-
-
-class Saturated(Exception):
-    """Every slot of a `ConcurrencyGate` is taken."""
-
-    def __init__(self, retry_after_s: float) -> None:
-        super().__init__(f"all slots busy; retry in {retry_after_s:.1f} s")
-        self.retry_after_s = retry_after_s
-
-
-class ConcurrencyGate:
-    """At most `slots` holders at once; `acquire` never waits.
-
-    The Retry-After it suggests is a running average of how long a slot was held, the time in
-    which, on average, one slot frees up.
-    """
-
-    def __init__(self, slots: int) -> None:
-        if slots < 1:
-            raise ValueError("slots must be >= 1")
-        self.slots = slots
-        self.in_use = 0
-        self.rejected = 0
-        self._avg_hold_s = 1.0
-
-    def acquire(self) -> float:
-        """Take a slot and return its start time, or raise `Saturated`."""
-        if self.in_use >= self.slots:
-            self.rejected += 1
-            raise Saturated(min(60.0, max(1.0, self._avg_hold_s)))
-        self.in_use += 1
-        return time.monotonic()
-
-    def release(self, started: float) -> None:
-        self.in_use -= 1
-        held = time.monotonic() - started
-        self._avg_hold_s = 0.9 * self._avg_hold_s + 0.1 * held

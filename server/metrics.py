@@ -113,8 +113,11 @@ class Metrics:
                                "(event streams included)", registry=r)
         self.verify_in_flight = Gauge("prover_verify_in_flight", "/v1/verify checks running or "
                                       "queued in the pool", registry=r)
-        self.verify_saturated = Counter("prover_verify_saturated", "/v1/verify requests refused "
-                                        "with 503 because every verify slot was busy", registry=r)
+        self.verify_saturated = Counter("prover_verify_saturated", "verify requests and batches "
+                                        "refused with 503: admission queue full or wait too long",
+                                        registry=r)
+        self.verify_queued = Gauge("prover_verify_queued", "checks waiting for a verify slot in "
+                                   "the admission queue", registry=r)
         self.verdicts = Counter("prover_verify_verdicts", "verdicts returned by /v1/verify",
                                 ["verdict"], registry=r)
         self.jobs_submitted = Counter("prover_jobs_submitted", "POST /v1/prove outcomes: a new "

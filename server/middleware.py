@@ -3,11 +3,15 @@
 `RequestContext` (outermost): request id in and out, the access log line, request metrics, and
 the last line of defence that turns any exception into a JSON 500 naming the request id.
 
-`Guard` (for `/v1/*` only): API key, rate limit, then the body: read here, chunk by chunk, and
-refused with 413 as soon as it passes the limit, whether or not a Content-Length announced it
-(chunked uploads announce nothing), and refused with 422 unless it is UTF-8. Doing this before
-FastAPI means an unauthenticated or oversized request costs no parsing, and the route gets a body
-that is known to be small and decodable.
+`Guard` (for `/v1/*`, the Kimina-compatible paths and those of added applications such as
+`/mcp`): API key, rate limit, then the body: read here, chunk by chunk, refused with 413 once it
+passes the limit, whether or not a Content-Length announced it (chunked uploads announce
+nothing), and refused with 422 unless it is UTF-8. Doing this before FastAPI means an
+unauthenticated or oversized request costs no parsing, and the route gets a body that is known
+to be small and decodable. A refused body is still read (and dropped) up to a cap before the 413
+goes out: clients that send the whole body before reading the answer (Python's urllib, requests)
+would otherwise see the connection reset under them instead of the 413. Only a client that asked
+`Expect: 100-continue` and has sent nothing yet is answered at once.
 
 Both are plain ASGI rather than Starlette's BaseHTTPMiddleware, which would buffer or break the
 Server-Sent Events stream and re-wrap exceptions.
@@ -36,6 +40,7 @@ error_log = logging.getLogger("server.errors")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _QUIET_ROUTES = frozenset({"/healthz", "/metrics"})  # probed every few seconds: debug level
+_BATCH_ROUTES = frozenset({"/v1/verify/batch"})  # bodies up to the batch limit
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -113,26 +118,46 @@ class RequestContext:
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, drained: bool) -> None:
+        self.drained = drained  # False: the client may still be sending
+
+
+def _authorization(scope: Scope) -> bytes | None:
+    """`Authorization`, or Kimina Lean Server's `X-Auth-Token: [Bearer ]KEY` read as one."""
+    authorization = _header(scope, b"authorization")
+    if authorization:
+        return authorization
+    token = _header(scope, b"x-auth-token")
+    if token:
+        return b"Bearer " + token.strip().removeprefix(b"Bearer ").strip()
+    return None
 
 
 class Guard:
     def __init__(self, app: ASGIApp, *, auth: Authenticator, limiter: RateLimiter,
-                 max_body_bytes: int) -> None:
+                 max_body_bytes: int, batch_body_bytes: int | None = None,
+                 drain_bytes: int = 0, also_guard: frozenset[str] = frozenset(),
+                 app_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.auth = auth
         self.limiter = limiter
         self.max_body = max_body_bytes
+        self.batch_body = max(max_body_bytes, batch_body_bytes or 0)
+        self.drain = drain_bytes
+        self.also_guard = also_guard  # paths outside /v1 with the same rules (Kimina's)
+        self.app_paths = app_paths  # added applications' (/mcp): same rules, single-request body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not (path.startswith("/v1/") or path == "/v1"):
+        if scope["type"] != "http" or not (path.startswith("/v1/") or path == "/v1"
+                                           or path in self.also_guard
+                                           or path in self.app_paths):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
 
         if self.auth.enabled:
-            authorization = _header(scope, b"authorization")
+            authorization = _authorization(scope)
             principal = self.auth.identify(authorization)
             if principal is None:
                 challenge = 'Bearer realm="prover"'
@@ -156,12 +181,15 @@ class Guard:
             return
 
         if scope["method"] in ("POST", "PUT", "PATCH"):
+            limit = self.batch_body if path in _BATCH_ROUTES or path in self.also_guard else (
+                self.max_body)
             try:
-                body = await self._read_body(scope, receive)
-            except _TooLarge:
+                body = await self._read_body(scope, receive, limit)
+            except _TooLarge as exc:
+                headers = {} if exc.drained else {"Connection": "close"}
                 await error_response(
-                    413, "payload_too_large",
-                    f"request body larger than {self.max_body // 1024} KiB")(scope, receive, send)
+                    413, "payload_too_large", f"request body larger than {limit // 1024} KiB",
+                    headers=headers)(scope, receive, send)
                 return
             if body is None:  # the client went away mid-upload: nobody to answer
                 return
@@ -175,11 +203,15 @@ class Guard:
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+    async def _read_body(self, scope: Scope, receive: Receive, limit: int) -> bytes | None:
         announced = _header(scope, b"content-length")
-        if announced is not None and announced.strip().isdigit() and (
-                int(announced) > self.max_body):
-            raise _TooLarge  # refused before a byte of it is read
+        length = int(announced) if announced is not None and announced.strip().isdigit() else None
+        if length is not None and length > limit:
+            waiting = (_header(scope, b"expect") or b"").lower() == b"100-continue"
+            if waiting or length > limit + self.drain:
+                raise _TooLarge(drained=False)  # refused before a byte of it is read
+            await self._drain(receive, 0, limit)
+            return None
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -188,11 +220,28 @@ class Guard:
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                raise _TooLarge
+            more = bool(message.get("more_body", False))
+            if size > limit:
+                chunks.clear()
+                if not more:
+                    raise _TooLarge(drained=True)
+                await self._drain(receive, size, limit)
+                return None
             chunks.append(chunk)
-            if not message.get("more_body", False):
+            if not more:
                 return b"".join(chunks)
+
+    async def _drain(self, receive: Receive, size: int, limit: int) -> None:
+        """Read and drop the rest of an oversized body, up to the drain cap past the limit,
+        then refuse it (or just return if the client left meanwhile: nobody to answer)."""
+        while size <= limit + self.drain:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                raise _TooLarge(drained=True)
+        raise _TooLarge(drained=False)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

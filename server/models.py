@@ -51,6 +51,8 @@ class VerifyRequest(_Request):
     timeout: float | None = Field(
         None, gt=0, description="seconds for the check; at most, and by default, "
         "PROVER_LEAN_TIMEOUT")
+    cache: bool = Field(True, description="false: check again even when the results cache "
+                        "holds a verdict for this file and statement")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "code": "import Mathlib\ntheorem t (a : Nat) : a + 0 = a := by\n  simp\n",
@@ -85,6 +87,7 @@ class VerifyResponse(_Response):
     rejection: str | None
     error: str | None
     time_s: float
+    cached: bool = Field(description="the verdict came from the results cache, not a new Lean run")
 
 
 # ------------------------------------------------------------------------------ prove / jobs
@@ -99,10 +102,10 @@ class ProveRequest(_Request):
     informal_prefix: Text | None = Field(
         None, description="natural-language statement or hint placed before the theorem, as a "
         "comment, in the prompt")
-    search: Literal["sampling", "rmaxts", "repair"] | None = Field(
+    search: Literal["sampling", "rmaxts", "repair", "bfs"] | None = Field(
         None, description="search algorithm; default: the workers' prover profile's (`rmaxts` "
         "for deepseek-v1.5, `repair` for goedel-v2 and kimina-prover, `sampling` for "
-        "deepseek-v2)")
+        "deepseek-v2); `bfs`: best-first tactic search, the budget then counts expansions")
     budget: int | None = Field(
         None, ge=1, description="samples (model generations) to spend; 1..PROVER_MAX_BUDGET, "
         "default 128 (or PROVER_MAX_BUDGET if smaller)")

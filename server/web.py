@@ -20,7 +20,6 @@ Endpoints added here, all under `/v1` and so behind the same key check and rate 
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,8 +30,13 @@ from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from prover.datasets import DatasetError, Problem, dataset_path, find_problem, load_problems
-from prover.datasets import problem_keys as _problem_keys
+from prover.datasets import (
+    DatasetError,
+    Problem,
+    find_problem,
+    indexed_problems,
+    search_problems,
+)
 from server import errors
 from server.errors import ApiError
 from server.jobs import Job, JobStore
@@ -68,8 +72,8 @@ class JobSummary(_Out):
     kind: str
     created_at: float = Field(description="submission time, seconds since the epoch")
     finished_at: float | None
-    search: str | None = Field(description="`sampling`, `rmaxts` or `repair` (none: the "
-                               "workers' profile's default)")
+    search: str | None = Field(description="`sampling`, `rmaxts`, `repair` or `bfs` (none: "
+                               "the workers' profile's default)")
     budget: int | None
     formal_statement: str | None
     progress: dict[str, Any] = Field(description="`samples`, `budget`, `tree_size`, `round` "
@@ -150,20 +154,12 @@ def _summary(job: Job) -> JobSummary:
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _indexed(path: str, mtime_ns: int) -> tuple[tuple[str, Problem], ...]:
-    """(address, problem) of every problem of a dataset file, cached per file version."""
-    problems = load_problems(path)
-    return tuple(zip(_problem_keys(problems), problems, strict=True))
-
-
 def _problems(dataset: str) -> tuple[tuple[str, Problem], ...]:
     if not _DATASET.fullmatch(dataset):
         raise ApiError(422, "invalid_request", "dataset must be a dataset name such as "
                        "`minif2f` or `proofnet`, not a path")
     try:
-        path = dataset_path(dataset)
-        return _indexed(str(path), path.stat().st_mtime_ns)
+        return indexed_problems(dataset)
     except DatasetError as exc:
         raise ApiError(404, "not_found", str(exc)) from None
 
@@ -214,16 +210,7 @@ def _v1_router() -> APIRouter:
         """Problems whose name contains `q` (those whose statement does come after), in file
         order. `name` is what `/v1/problems/{dataset}/{name}` looks up."""
         indexed = await asyncio.to_thread(_problems, dataset)
-        needle = q.strip().lower()
-        by_name, by_text = [], []
-        for key, p in indexed:
-            if split and p.split != split:
-                continue
-            if needle in key.lower():
-                by_name.append((key, p))
-            elif needle and needle in p.formal_statement.lower():
-                by_text.append((key, p))
-        found = by_name + by_text
+        found = search_problems(indexed, q, split)
         return ProblemList(dataset=dataset, total=len(found), problems=[
             ProblemBrief(name=key, split=p.split, formal_statement=p.formal_statement)
             for key, p in found[:limit]])

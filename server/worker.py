@@ -39,9 +39,11 @@ from typing import Any, TypeVar, cast
 from redis.exceptions import RedisError
 
 from prover.config import Settings
+from prover.lean import LeanPool
 from prover.runtime import Runtime
 from server.checkpoints import LatestWriter, RedisCheckpoint
 from server.jobs import Job, JobStatus, JobStore, Lease
+from server.result_cache import RedisResultCache
 
 T = TypeVar("T")
 
@@ -424,10 +426,17 @@ class Worker:
         task.add_done_callback(self._chores.discard)
 
     async def _compact_events(self, lease: Lease, job_log: JobLog) -> None:
-        """Drop a finished RMaxTS job's `tree` events (its tree snapshot keeps the tree), a
-        while after it finished so that viewers still reading the stream get them first. Best
-        effort: a worker that stops before then leaves them to expire with the job."""
-        if lease.job.request.get("search", "rmaxts") != "rmaxts" or lease.job.kind != "prove":
+        """Drop a finished tree search's (RMaxTS, best-first) `tree` events (its tree snapshot
+        keeps the tree), a while after it finished so that viewers still reading the stream get
+        them first. Best effort: a worker that stops before then leaves them to expire with the
+        job."""
+        if lease.job.kind != "prove":
+            return
+        from prover.profiles import get_profile
+
+        search = (lease.job.request.get("search")
+                  or get_profile(self.settings.model_profile).default_search)
+        if search not in ("rmaxts", "bfs"):  # no tree: sampling, repair
             return
         await asyncio.sleep(COMPACT_EVENTS_AFTER_S)
         try:
@@ -620,7 +629,8 @@ async def run_worker(settings: Settings, name: str | None = None, *,
             return
         own_runtime = runtime is None
         if runtime is None:
-            runtime = Runtime(settings)
+            runtime = Runtime(settings, pool=LeanPool(
+                settings, cache=RedisResultCache.from_settings(settings)))
             worker_log.info("starting the model and the Lean pool")
             if not await _start_runtime(runtime, stop):
                 return

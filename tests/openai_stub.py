@@ -1,7 +1,8 @@
 """A stand-in for an OpenAI-compatible model server, for tests that run `prover` as a user
 would (a subprocess with `PROVER_MODEL_BACKEND=openai`): it answers `/v1/models`,
 `/v1/completions` and `/v1/chat/completions` with text computed from the prompt (the message
-list, for chat), optionally slowly, and records what it was asked."""
+list, for chat), with token log-probabilities when asked, optionally slowly, and records what
+it was asked."""
 
 from __future__ import annotations
 
@@ -61,10 +62,19 @@ def openai_stub(reply: Callable[[Any], str], delay: float = 0.0) -> Iterator[Stu
                 time.sleep(delay)
             n = request.get("n", 1)
             text = reply(request["messages"] if chat else request["prompt"])
-            choice: dict[str, Any] = (
-                {"message": {"role": "assistant", "content": text}} if chat else {"text": text})
-            self._send({"choices": [{"index": i, **choice, "finish_reason": "stop"}
-                                    for i in range(n)],
+            choices: list[dict[str, object]] = [
+                {"index": i, "finish_reason": "stop",
+                 **({"message": {"role": "assistant", "content": text}} if chat
+                    else {"text": text})}
+                for i in range(n)]
+            if request.get("logprobs") is not None and request["logprobs"] is not False:
+                # As vLLM: one entry per sampled token, in each endpoint's shape.
+                for c in choices:
+                    c["logprobs"] = (
+                        {"content": [{"token": text, "logprob": -0.25},
+                                     {"token": "", "logprob": -0.5}]} if chat
+                        else {"tokens": [text], "token_logprobs": [-0.25, -0.5]})
+            self._send({"choices": choices,
                         "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n}})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

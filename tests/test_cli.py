@@ -29,7 +29,7 @@ def test_verify_json_proved(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert set(out) == {
-        "verdict", "messages", "sorries", "axioms", "rejection", "error", "time_s"
+        "verdict", "messages", "sorries", "axioms", "rejection", "error", "time_s", "cached"
     }
     assert out["verdict"] == "proved" and out["rejection"] is None
     assert set(out["axioms"]) <= {"propext", "Classical.choice", "Quot.sound"}

@@ -35,11 +35,20 @@ def test_environment_overrides_the_config_file(tmp_path: Path) -> None:
         ("PROVER_MODEL_BACKEND", "gpt"),
         ("PROVER_LEAN_MEMORY_MB", "1.5"),
         ("PROVER_LEAN_SANDBOX", "docker"),
+        ("PROVER_LEAN_SANDBOX_UID", "0"),  # the REPL must never run as root
+        ("PROVER_LEAN_TMP_MB", "0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.load(environ={name: value})
+
+
+def test_cpu_budget_is_per_check_and_scales_with_each_requests_timeout() -> None:
+    s = Settings.load(environ={"PROVER_LEAN_TIMEOUT": "100"})
+    assert s.cpu_budget(100) == 200 and s.cpu_budget(900) == 1800  # twice the timeout
+    s = Settings.load(environ={"PROVER_LEAN_TIMEOUT": "100", "PROVER_LEAN_CPU_S": "50"})
+    assert s.cpu_budget(100) == 50 and s.cpu_budget(10) == 5
 
 
 def test_cli_reports_a_bad_setting_in_one_line(tmp_path: Path) -> None:

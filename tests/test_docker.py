@@ -160,6 +160,17 @@ def test_prover_services_share_the_redis_url_image_build_and_hardening(
         assert int(service["stop_grace_period"].rstrip("s")) >= 60  # time to hand jobs back
 
 
+def test_lean_containers_run_as_a_user_on_a_read_only_root(spec: dict[str, Any]) -> None:
+    services = spec["services"]
+    for name in PROVER_SERVICES:
+        assert services[name]["user"].split(":")[0] not in ("0", "root"), name
+    for name in ("api", "lean-worker"):  # the CPU containers whose pools run proofs
+        service = services[name]
+        assert service["read_only"] is True, name
+        mounts = {entry.split(":")[0]: entry for entry in service["tmpfs"]}
+        assert "size=" in mounts["/tmp"], name  # a bounded, writable /tmp in memory
+
+
 def test_each_service_runs_its_command(spec: dict[str, Any]) -> None:
     services = spec["services"]
     api = services["api"]
@@ -433,8 +444,11 @@ def test_requirements_lock_covers_the_images_dependencies() -> None:
             lock[norm(m.group(1))] = m.group(2)
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
-    for spec in [*project["dependencies"], *extras["server"], *extras["openai"]]:
+    for spec in [*project["dependencies"], *extras["server"], *extras["openai"],
+                 *extras["mcp"]]:
         req = Requirement(spec)
+        if norm(req.name) == norm(project["name"]):  # an extra naming another extra
+            continue
         name = norm(req.name)
         assert name in lock, f"{req.name} (pyproject) is not in docker/requirements.txt"
         assert req.specifier.contains(lock[name], prereleases=True), (

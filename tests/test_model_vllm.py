@@ -217,6 +217,15 @@ async def test_stop_strings_end_the_sample(gen: VllmGenerator) -> None:
     assert stop not in cut.text
 
 
+async def test_log_probabilities_come_back_when_asked(gen: VllmGenerator) -> None:
+    """Best-first search ranks states by them (search/bfs.py)."""
+    [[plain]] = await gen.generate([PROMPTS[0]], 1, SamplingParams(max_tokens=8, seed=3))
+    [row] = await gen.generate([PROMPTS[0]], 3,
+                               SamplingParams(max_tokens=8, seed=3, logprobs=True))
+    assert plain.logprob is None
+    assert all(c.logprob is not None and c.logprob < 0 for c in row)
+
+
 async def test_seeds_make_samples_reproducible(gen: VllmGenerator) -> None:
     params = SamplingParams(max_tokens=24, seed=1234)
     first = await gen.generate(PROMPTS[:2], n=3, params=params)

@@ -52,7 +52,10 @@ async def test_mixed_load_gets_the_right_verdict_for_every_check() -> None:
     plan = [tactic for _ in range(5) for tactic in behaviours]
     settings = fake_settings(lean_workers=3, lean_timeout=1.5)
     async with LeanPool(settings) as pool:
-        results = await asyncio.gather(*(pool.check(proof(t)) for t in plan))
+        # Distinct copies (a comment tells them apart): identical checks would share one run.
+        results = await asyncio.gather(
+            *(pool.check(proof(f"{t}\n  -- copy {i}")) for i, t in enumerate(plan))
+        )
         for tactic, result in zip(plan, results, strict=True):
             assert result.verdict is behaviours[tactic], (tactic, result)
             if result.verdict is Verdict.SYSTEM_ERROR:
@@ -130,7 +133,7 @@ async def test_back_pressure_bounds_the_queue() -> None:
 
         watcher = asyncio.ensure_future(watch())
         results = await asyncio.gather(
-            *(pool.check(proof("norm_num -- fake:sleep=0.05")) for _ in range(12))
+            *(pool.check(proof(f"norm_num -- fake:sleep=0.05 copy {i}")) for i in range(12))
         )
         watcher.cancel()
     assert all(r.proved for r in results)
@@ -166,7 +169,7 @@ async def test_worker_is_recycled_past_rss_threshold_and_after_k_checks() -> Non
         assert (await pool.check(proof("norm_num -- fake:leak=150"))).proved
         assert (await pool.check(proof("norm_num"))).proved
         assert pool.stats()["pids"][0] != pid
-    settings = fake_settings(lean_workers=1, lean_max_checks=3)
+    settings = fake_settings(lean_workers=1, lean_max_checks=3, result_cache_size=0)
     async with LeanPool(settings) as pool:
         pids = []
         for _ in range(7):

@@ -33,7 +33,8 @@ from tests.server_support import (
     settings,
 )
 
-VERIFY_KEYS = {"verdict", "messages", "sorries", "axioms", "rejection", "error", "time_s"}
+VERIFY_KEYS = {"verdict", "messages", "sorries", "axioms", "rejection", "error", "time_s",
+               "cached"}
 
 
 def prove_body(**overrides: Any) -> dict[str, Any]:
@@ -135,26 +136,32 @@ async def test_200_concurrent_verifies_over_http_are_all_answered_correctly() ->
         assert [r.headers["x-request-id"] for r in responses] == [f"req-{i}" for i in range(200)]
         stats = app.state.service.pool.stats()
         assert stats["completed"] == 200 and stats["busy"] == 0 and stats["queued"] == 0
-        assert app.state.service.gate.in_use == 0
+        assert app.state.service.admission.in_use == 0
 
 
-async def test_saturated_verify_slots_answer_503_with_retry_after_at_once() -> None:
-    s = settings(lean_workers=2, verify_concurrency=2)
+async def test_a_full_verify_queue_answers_503_with_retry_after_at_once() -> None:
+    s = settings(lean_workers=2, verify_concurrency=2, verify_queue=1)
     pool = SignallingPool(s, signal_at=2)
     await pool.start()
     slow = f"{HEADER}{STATEMENT}\n  rfl -- fake:sleep=1\n"
+    app = create_app(s, pool=pool)
+    admission = app.state.service.admission
     try:
-        async with asgi_client(create_app(s, pool=pool)) as client:
+        async with asgi_client(app) as client:
             first = [asyncio.create_task(client.post("/v1/verify", json={"code": slow}))
                      for _ in range(2)]
             await pool.reached.wait()  # both slots are taken
+            waiting = asyncio.create_task(client.post("/v1/verify", json={"code": GOOD}))
+            while admission.queued == 0:  # the third request reaches the queue
+                await asyncio.sleep(0)
             r = await client.post("/v1/verify", json={"code": GOOD})
             assert r.status_code == 503
             assert error_of(r)["code"] == "overloaded"
+            assert "PROVER_VERIFY_QUEUE" in error_of(r)["message"]
             assert int(r.headers["retry-after"]) >= 1
             assert not any(t.done() for t in first)  # refused while they were still running
-            done = await asyncio.gather(*first)
-            assert [d.json()["verdict"] for d in done] == ["proved", "proved"]
+            done = await asyncio.gather(*first, waiting)  # the queued one was served, not refused
+            assert [d.json()["verdict"] for d in done] == ["proved", "proved", "proved"]
             # slots free again
             r = await client.post("/v1/verify", json={"code": GOOD})
             assert r.status_code == 200 and r.json()["verdict"] == "proved"
@@ -169,7 +176,7 @@ async def test_a_client_that_leaves_frees_its_verify_slot() -> None:
     pool = SignallingPool(s)
     await pool.start()
     app = create_app(s, pool=pool)
-    gate = app.state.service.gate
+    gate = app.state.service.admission
     released = asyncio.Event()
     original = gate.release
 
@@ -486,7 +493,13 @@ async def test_openapi_documents_every_endpoint_and_its_errors() -> None:
                 # the web page's (server/web.py)
                 ("/v1/jobs", "get"), ("/v1/jobs/{job_id}/tree", "get"), ("/v1/problems", "get"),
                 ("/v1/problems/{dataset}/{name}", "get"),
-                ("/v1/complete", "post")}  # the editor tactics' (server/complete.py)
+                ("/v1/complete", "post"),  # the editor tactics' (server/complete.py)
+                ("/v1/verify/batch", "post"),  # server/batch.py
+                # Kimina Lean Server's (server/kimina.py)
+                ("/api/check", "post"), ("/verify", "post"), ("/health", "get"),
+                # tactic sessions (server/sessions.py)
+                ("/v1/sessions", "post"), ("/v1/sessions/{session_id}/tactics", "post"),
+                ("/v1/sessions/{session_id}", "delete")}
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     error_ref = "#/components/schemas/ErrorResponse"
     for path, method in expected:

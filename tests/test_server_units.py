@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from server.auth import Authenticator, key_identity
-from server.limits import ConcurrencyGate, RateLimiter, Saturated
+from server.limits import RateLimiter
 from server.logs import JsonFormatter, reset_request_id, set_request_id
 from server.sse import event_stream, format_event
 
@@ -48,19 +48,6 @@ def test_token_bucket_memory_is_bounded() -> None:
     assert len(limiter._buckets) == 3
     assert limiter.take("a") is None  # forgotten (least recently seen): a full bucket again
     assert limiter.take("d") is not None  # remembered
-
-
-def test_gate_refuses_past_its_slots_and_frees_on_release() -> None:
-    gate = ConcurrencyGate(2)
-    first, second = gate.acquire(), gate.acquire()
-    with pytest.raises(Saturated) as refused:
-        gate.acquire()
-    assert refused.value.retry_after_s >= 1 and gate.rejected == 1
-    gate.release(first)
-    third = gate.acquire()
-    gate.release(second)
-    gate.release(third)
-    assert gate.in_use == 0
 
 
 def test_api_keys_are_compared_whole_and_known_only_by_identity() -> None:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from prover import leandojo
 from prover.datasets import DatasetError, Problem, dataset_path, load_problems, problem_keys
 from prover.lean.source import StatementError, parse_statement
 from prover.prompts import PromptMode
@@ -66,8 +67,12 @@ class Item:
 
 
 def plan(spec: EvalSpec) -> list[Item]:
-    path = dataset_path(spec.dataset)
-    everything = load_problems(path)
+    path: Path | str
+    if spec.dataset.startswith(leandojo.PREFIX):  # skipped theorems: see prover/leandojo.py
+        path, (everything, _) = spec.dataset, leandojo.load_benchmark(spec.dataset)
+    else:
+        path = dataset_path(spec.dataset)
+        everything = load_problems(path)
     keys = dict(zip(map(id, everything), problem_keys(everything), strict=True))
     chosen = [p for p in everything if spec.split is None or p.split == spec.split]
     if not chosen:

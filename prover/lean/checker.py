@@ -1,10 +1,10 @@
 """The check of one proof, from source text to verdict.
 
 Order matters for both speed and safety: the policy scan refuses cheats before any Lean time is
-spent; the statement is elaborated under a private name before the proof so the proof cannot
-change its meaning; the proof runs on that env; and only a proof without errors and sorries is
-audited, with `#print axioms` and a fully explicit (`pp.all`) print of both types, in a separate
-command after the proof.
+spent; then one REPL command elaborates the statement under a private name before the proof (so
+the proof cannot change its meaning), the proof, and the audit queries (`#print axioms` and a fully
+explicit `pp.all` print of both types) after it, and Lean's answers are told apart by line
+(prover/lean/fused.py). Only a proof without errors and sorries is judged by its audit.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, replace
 
 from prover.config import Settings
-from prover.lean import policy
-from prover.lean.protocol import CommandResponse, Message, Pos, Sorry, TacticInfo
+from prover.lean import fused, policy
+from prover.lean.protocol import Message, Pos
 from prover.lean.session import EnvFailure, ReplSession
 from prover.lean.source import (
     SplitSource,
@@ -41,6 +41,7 @@ class CheckRequest:
     statement: str | None = None  # the theorem that must be proved, as in `formal_statement`
     timeout: float | None = None  # seconds for the proof; the configured default when None
     all_tactics: bool = False  # also return per-tactic goals (for tree search)
+    use_cache: bool = True  # False: never answer from the results cache (always run Lean)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ def prepare(request: CheckRequest, settings: Settings) -> PreparedCheck | CheckR
         return CheckResult(
             Verdict.REJECTED, rejection=violation.describe(split.header_line_offset)
         )
+    open_end = fused.open_tail(split.body)
+    if open_end is not None:
+        return CheckResult(Verdict.REJECTED, rejection=open_end)
     if statement is not None:
         targets: tuple[str, ...] = (statement.name,)
     else:
@@ -80,24 +84,12 @@ def prepare(request: CheckRequest, settings: Settings) -> PreparedCheck | CheckR
     return PreparedCheck(request, split, statement, targets, timeout)
 
 
-def _shift(pos: Pos | None, offset: int) -> Pos | None:
-    return None if pos is None or pos.line == 0 else Pos(pos.line + offset, pos.column)
-
-
-def _shift_message(m: Message, offset: int) -> Message:
-    return replace(m, pos=_shift(m.pos, offset) or m.pos, end_pos=_shift(m.end_pos, offset))
-
-
-def _shift_sorry(s: Sorry, offset: int) -> Sorry:
-    return replace(s, pos=_shift(s.pos, offset), end_pos=_shift(s.end_pos, offset))
-
-
-def _shift_tactic(t: TacticInfo, offset: int) -> TacticInfo:
-    return replace(t, pos=_shift(t.pos, offset), end_pos=_shift(t.end_pos, offset))
-
-
 def _env_failure(failure: EnvFailure, what: str, started: float) -> CheckResult:
-    messages = tuple(_shift_message(m, failure.line_offset) for m in failure.messages)
+    messages = tuple(
+        replace(m, pos=_shift(m.pos, failure.line_offset) or m.pos,
+                end_pos=_shift(m.end_pos, failure.line_offset))
+        for m in failure.messages
+    )
     first = next((m.data for m in messages if m.is_error), "error")
     return CheckResult(
         Verdict.FAILED,
@@ -107,33 +99,31 @@ def _env_failure(failure: EnvFailure, what: str, started: float) -> CheckResult:
     )
 
 
-def audit_command(targets: tuple[str, ...], reference: str | None) -> str:
-    """One query per line so each answer can be told apart by its line number."""
-    lines = [f"#print axioms _root_.{t}" for t in targets]
-    if reference is not None:
-        lines.append(f"set_option pp.all true in #check @_root_.{targets[0]}")
-        lines.append(f"set_option pp.all true in #check @_root_.{reference}")
-    return "\n".join(lines)
+def _shift(pos: Pos | None, offset: int) -> Pos | None:
+    return None if pos is None or pos.line == 0 else Pos(pos.line + offset, pos.column)
 
 
-def _by_line(resp: CommandResponse) -> dict[int, list[Message]]:
-    out: dict[int, list[Message]] = {}
-    for m in resp.messages:
-        out.setdefault(m.pos.line, []).append(m)
-    return out
+def _one_answer(found: tuple[Message, ...]) -> Message | None:
+    """The single info message on an audit line; warnings (linters) are ignored, and anything
+    else (no answer, two answers) means the line cannot be attributed."""
+    infos = [m for m in found if m.severity == "info"]
+    return infos[0] if len(infos) == 1 else None
 
 
 def judge_audit(
-    resp: CommandResponse, targets: tuple[str, ...], has_reference: bool, allow_native: bool
+    audit: dict[int, tuple[Message, ...]], targets: tuple[str, ...], has_reference: bool,
+    allow_native: bool,
 ) -> tuple[Verdict, tuple[str, ...], str | None]:
-    """Verdict, axioms and rejection reason from the audit command's answer."""
-    lines = _by_line(resp)
+    """Verdict, axioms and rejection reason from the audit queries' answers, by query index."""
     all_axioms: set[str] = set()
-    for i, name in enumerate(targets, start=1):
-        found = lines.get(i, [])
-        if any(m.is_error for m in found):
-            return Verdict.REJECTED, (), f"theorem `{name}` is not declared at the top level"
-        parsed = next((a for m in found if (a := parse_axioms(m.data)) is not None), None)
+    for i, name in enumerate(targets):
+        found = audit.get(i, ())
+        errors = [m.data for m in found if m.is_error]
+        if errors:
+            return (Verdict.REJECTED, (),
+                    f"theorem `{name}` is not declared at the top level ({errors[0][:200]})")
+        answer = _one_answer(found)
+        parsed = parse_axioms(answer.data) if answer is not None else None
         if parsed is None:
             return Verdict.REJECTED, (), f"could not read the axioms of `{name}` from Lean"
         all_axioms.update(parsed)
@@ -143,10 +133,11 @@ def judge_audit(
         return verdict, axioms, reason
     if has_reference:
         n = len(targets)
-        got, want = lines.get(n + 1, []), lines.get(n + 2, [])
-        if any(m.is_error for m in got + want) or not got or not want:
+        lines = audit.get(n, ()) + audit.get(n + 1, ())
+        got, want = _one_answer(audit.get(n, ())), _one_answer(audit.get(n + 1, ()))
+        if any(m.is_error for m in lines) or got is None or want is None:
             return Verdict.REJECTED, axioms, "could not compare the statement with Lean"
-        got_type, want_type = checked_type(got[0].data), checked_type(want[0].data)
+        got_type, want_type = checked_type(got.data), checked_type(want.data)
         if got_type != want_type:
             return (
                 Verdict.REJECTED,
@@ -158,42 +149,33 @@ def judge_audit(
 
 
 async def run_check(session: ReplSession, check: PreparedCheck, settings: Settings) -> CheckResult:
-    """Run one prepared check on a session. ReplFailure propagates to the pool."""
+    """Run one prepared check on a session: one REPL command once the header is held (see
+    prover/lean/fused.py). ReplFailure propagates to the pool."""
     started = time.monotonic()
     split = check.split
     header = await session.header_env(split)
     if isinstance(header, EnvFailure):
         return _env_failure(header, "the header", started)
-    env = header
-    reference: str | None = None
-    if check.statement is not None:
-        ref = await session.reference_env(header, check.statement)
-        if isinstance(ref, EnvFailure):
-            return _env_failure(ref, "the statement asked for", started)
-        env, reference = ref
+    reference = session.ref_name if check.statement is not None else None
+    lay = fused.layout(split, check.statement, reference, check.targets)
     resp = await session.command(
-        split.body, env, check.timeout, all_tactics=check.request.all_tactics
+        lay.text, header, check.timeout, all_tactics=check.request.all_tactics
     )
-    offset = split.body_line_offset
-    messages = tuple(_shift_message(m, offset) for m in resp.messages)
-    sorries = tuple(_shift_sorry(s, offset) for s in resp.sorries)
-    tactics = tuple(_shift_tactic(t, offset) for t in resp.tactics)
+    got = fused.attribute(resp, lay, split.body_line_offset)
+    if any(m.is_error for m in got.prelude):
+        return _env_failure(EnvFailure(got.prelude, 0), "the statement asked for", started)
 
     def result(verdict: Verdict, **kw: object) -> CheckResult:
         return CheckResult(
-            verdict, messages=messages, sorries=sorries, tactics=tactics,
+            verdict, messages=got.messages, sorries=got.sorries, tactics=got.tactics,
             time_s=time.monotonic() - started, **kw,  # type: ignore[arg-type]
         )
 
-    if resp.errors:
+    if any(m.is_error for m in got.messages):
         return result(Verdict.FAILED)
-    if sorries or mentions_sorry(messages):
+    if got.sorries or mentions_sorry(got.messages):
         return result(Verdict.INCOMPLETE)
-    audit = await session.command(
-        audit_command(check.targets, reference), resp.env,
-        max(AUDIT_TIMEOUT_FLOOR_S, check.timeout),
-    )
     verdict, axioms, rejection = judge_audit(
-        audit, check.targets, reference is not None, settings.allow_native_decide
+        got.audit, check.targets, reference is not None, settings.allow_native_decide
     )
     return result(verdict, axioms=axioms, rejection=rejection)

@@ -1,10 +1,11 @@
 """How a REPL worker is started: which command, in which environment, inside which sandbox.
 
 Proofs are untrusted code: `#eval`, `run_cmd` and friends run with the REPL's privileges. So each
-worker runs under bubblewrap when it is available: no network, the whole file system read-only
-except a private /tmp, a fresh PID namespace (killing the sandbox kills everything in it), and an
-environment rebuilt from scratch so API keys and service settings never reach Lean. Without
-bubblewrap we still clear the environment and set rlimits, and say loudly that this is weaker.
+worker runs under bubblewrap when it can apply every restriction (prover/lean/sandbox.py: only the
+REPL's own files, an unprivileged uid, no network, its own PID namespace, capped processes, files
+and /tmp), with an environment rebuilt from scratch so API keys never reach Lean. Without
+bubblewrap (PROVER_LEAN_SANDBOX=auto) we still clear the environment and set rlimits, and say
+loudly which protections are missing; PROVER_LEAN_SANDBOX=bwrap refuses to start instead.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import resource
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prover.config import Settings
+from prover.lean.limits import Caps
+from prover.lean.sandbox import Sandbox, SandboxError, build_sandbox
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,16 @@ class LeanSetupError(RuntimeError):
 
 @dataclass(frozen=True)
 class Launch:
-    argv: tuple[str, ...]
+    argv: tuple[str, ...]  # the REPL command itself
     cwd: Path
     env: Mapping[str, str]
     sandboxed: bool
     preexec: Callable[[], None] | None = None
+    sandbox: Sandbox | None = None
+
+    def spawn_argv(self) -> tuple[str, ...]:
+        """The command line of one new process: the REPL command inside its sandbox, if any."""
+        return self.sandbox.argv(self.argv) if self.sandbox is not None else self.argv
 
 
 def _filtered_env(source: Mapping[str, str]) -> dict[str, str]:
@@ -97,60 +104,48 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=8)
+def sandbox_problem(settings: Settings | None = None) -> str | None:
+    """Why bubblewrap cannot apply every restriction here (naming the first that fails), or None.
+
+    Probed with a do-nothing command under the configured caps, so the answer does not depend on
+    the REPL command."""
+    settings = settings or Settings()
+    try:
+        sandbox = build_sandbox(settings, ["true"], Path("/usr/lib"), {}, {})
+        sandbox.probe()
+    except SandboxError as exc:
+        return str(exc)
+    return None
+
+
 def bwrap_works() -> bool:
     """bubblewrap can be installed yet unusable (no user namespaces in some containers)."""
-    path = bwrap_path()
-    if path is None:
-        return False
-    try:
-        done = subprocess.run(
-            [path, *_bwrap_flags(Path("/")), "--", "/bin/true"],
-            capture_output=True, timeout=20,
-        )
-    except (subprocess.SubprocessError, OSError):
-        return False
-    return done.returncode == 0
-
-
-def _paths_under_tmp(paths: list[str]) -> list[str]:
-    """Top-level /tmp entries holding anything the REPL needs (a checkout under /tmp, say).
-
-    The sandbox mounts a fresh tmpfs over /tmp, which would hide them; they are bound back
-    read-only, and the rest of /tmp stays private.
-    """
-    tops: dict[str, None] = {}
-    for raw in paths:
-        for part in raw.split(":"):
-            p = Path(part)
-            if p.is_absolute() and len(p.parts) > 2 and p.parts[1] == "tmp":
-                top = Path("/tmp", p.parts[2])
-                if top.exists():
-                    tops[str(top)] = None
-    return list(tops)
-
-
-def _bwrap_flags(cwd: Path, needed: list[str] | None = None) -> list[str]:
-    flags = [
-        "--die-with-parent",
-        "--unshare-all",  # network, pid, ipc, uts, cgroup (and user when possible)
-        "--ro-bind", "/", "/",
-        "--dev", "/dev",
-        "--proc", "/proc",
-        "--tmpfs", "/tmp",
-    ]
-    for top in _paths_under_tmp([str(cwd), *(needed or [])]):
-        flags += ["--ro-bind", top, top]
-    return [*flags, "--chdir", str(cwd), "--clearenv"]
-
-
-def _rlimits() -> None:
-    """Fallback hardening for unsandboxed workers: no core dumps, bounded file sizes."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (2**30, 2**30))
+    return sandbox_problem() is None
 
 
 _warned = False
+
+UNSANDBOXED_GAPS = (
+    "the host's files (anything this user can read, e.g. configuration and keys)",
+    "the network", "the host's processes (no PID namespace)",
+    "a private /tmp (files go to the host's)", "a cap on processes (fork bombs)",
+    "leftover daemons (a double fork escapes the kill)",
+)
+
+
+def _warn_unsandboxed(reason: str) -> None:
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    log.warning(
+        "Lean workers run WITHOUT a sandbox (%s). A proof's code is then only kept to a cleared "
+        "environment, a file-size cap, no core dumps and a CPU budget per check; it can reach %s. "
+        "Install bubblewrap with user namespaces allowed, and set PROVER_LEAN_SANDBOX=bwrap to "
+        "refuse to start without it (docs/security.md).",
+        reason, "; ".join(UNSANDBOXED_GAPS),
+    )
 
 
 def build_launch(settings: Settings, base_env: Mapping[str, str] | None = None) -> Launch:
@@ -163,26 +158,27 @@ def build_launch(settings: Settings, base_env: Mapping[str, str] | None = None) 
             f"PROVER_LEAN_WORKSPACE={cwd} is not a directory; point it at the Lake project"
         )
     mode = settings.lean_sandbox
-    use_bwrap = mode == "bwrap" or (mode == "auto" and bwrap_works())
-    if mode == "bwrap" and not bwrap_works():
+    caps = Caps(settings.lean_processes, settings.lean_file_mb * 2**20)
+    problem = None if mode == "none" else sandbox_problem(_probe_key(settings))
+    if mode == "bwrap" and problem is not None:
         raise LeanSetupError(
-            "PROVER_LEAN_SANDBOX=bwrap but bubblewrap is missing or unusable here "
-            "(install the `bubblewrap` package, or set PROVER_LEAN_SANDBOX=none)"
+            f"PROVER_LEAN_SANDBOX=bwrap but the sandbox cannot be built here: {problem}. Allow "
+            "user namespaces (docs/deployment.md, \"Sandbox\"), or set PROVER_LEAN_SANDBOX=auto "
+            "to run without it"
         )
-    if use_bwrap:
-        path = bwrap_path()
-        assert path is not None
-        needed = [*argv, env.get("LEAN_PATH", ""), env.get("LEAN_SYSROOT", "")]
-        wrapped = [path, *_bwrap_flags(cwd, needed)]
-        for key, value in sorted(env.items()):
-            wrapped += ["--setenv", key, value]
-        return Launch((*wrapped, "--", *argv), cwd, env, sandboxed=True)
-    global _warned
-    if not _warned:
-        _warned = True
-        log.warning(
-            "Lean workers run WITHOUT a sandbox (%s): proofs can read files, use the network "
-            "and run programs as this user. Install bubblewrap to isolate them.",
-            "PROVER_LEAN_SANDBOX=none" if mode == "none" else "bubblewrap not usable",
-        )
-    return Launch(tuple(argv), cwd, env, sandboxed=False, preexec=_rlimits)
+    if mode != "none" and problem is None:
+        try:
+            sandbox = build_sandbox(settings, argv, cwd, env, extra)
+        except SandboxError as exc:
+            raise LeanSetupError(str(exc)) from exc
+        return Launch(tuple(argv), cwd, env, sandboxed=True, sandbox=sandbox)
+    _warn_unsandboxed("PROVER_LEAN_SANDBOX=none" if mode == "none" else str(problem))
+    return Launch(tuple(argv), cwd, env, sandboxed=False, preexec=caps.apply_here)
+
+
+def _probe_key(settings: Settings) -> Settings:
+    """The settings the probe depends on, so that its answer is cached across pools."""
+    return Settings().with_overrides(
+        lean_tmp_mb=settings.lean_tmp_mb, lean_file_mb=settings.lean_file_mb,
+        lean_processes=settings.lean_processes, lean_sandbox_uid=settings.lean_sandbox_uid,
+    )

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 
 from prover.lean import protocol
+from prover.lean.limits import tree_usage
 
 STREAM_LIMIT = 256 * 1024 * 1024  # one response line may hold a whole info tree
 MEMORY_SAMPLE_S = 0.25
@@ -58,16 +59,7 @@ class ReplStartError(ReplFailure):
 
 def tree_rss_bytes(pid: int) -> int:
     """Resident memory of a process and all its descendants (the sandbox wraps the REPL)."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            total += proc.memory_info().rss
-    return total
+    return tree_usage(pid).rss_bytes
 
 
 class ReplProcess:
@@ -165,18 +157,33 @@ class ReplProcess:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._stderr_task), 0.5)
 
-    async def _watch_memory(self, cap_bytes: int) -> None:
+    async def _watch_resources(self, cap_bytes: int | None, cpu_budget_s: float | None) -> None:
+        """Sample the process tree: kill past the memory cap or past this request's CPU budget
+        (prover/lean/limits.py says why the pool, not the kernel, counts CPU per check). CPU is
+        counted from the first sample on: a request that ends sooner costs no process walk, and
+        the first quarter second is nothing next to a budget."""
+        cpu_before: float | None = None
         while True:
             await asyncio.sleep(MEMORY_SAMPLE_S)
-            rss = await asyncio.to_thread(self.rss_bytes)
-            if rss > cap_bytes:
+            usage = await asyncio.to_thread(tree_usage, self._proc.pid)
+            rss = usage.rss_bytes
+            if cap_bytes is not None and rss > cap_bytes:
                 raise ReplOutOfMemory(
                     f"REPL exceeded its memory cap ({rss // 2**20} MB > {cap_bytes // 2**20} MB; "
                     "raise PROVER_LEAN_MEMORY_MB if the machine has room)"
                 )
+            if cpu_before is None:
+                cpu_before = usage.cpu_s
+            used = usage.cpu_s - cpu_before
+            if cpu_budget_s is not None and used > cpu_budget_s:
+                raise ReplTimeout(
+                    f"Lean used {used:.0f} CPU seconds, past this request's budget of "
+                    f"{cpu_budget_s:g} (PROVER_LEAN_CPU_S)"
+                )
 
     async def request(
-        self, request: protocol.JsonObj, timeout: float, memory_cap_bytes: int | None = None
+        self, request: protocol.JsonObj, timeout: float, memory_cap_bytes: int | None = None,
+        cpu_budget_s: float | None = None,
     ) -> protocol.Response:
         """Send one request and wait for its response, killing the process on any failure."""
         if not self.alive:
@@ -193,7 +200,7 @@ class ReplProcess:
                 f"REPL stopped reading its input ({exc})", self.stderr_tail()
             ) from exc
         try:
-            text = await self._bounded_read(timeout, memory_cap_bytes)
+            text = await self._bounded_read(timeout, memory_cap_bytes, cpu_budget_s)
             return protocol.decode(text)
         except protocol.ProtocolError as exc:
             await self.kill()
@@ -205,11 +212,13 @@ class ReplProcess:
             await self.kill()  # cancelled mid-request: the answer would arrive out of step
             raise
 
-    async def _bounded_read(self, timeout: float, memory_cap_bytes: int | None) -> str:
+    async def _bounded_read(
+        self, timeout: float, memory_cap_bytes: int | None, cpu_budget_s: float | None
+    ) -> str:
         read = asyncio.ensure_future(self._read_response())
         watch = (
-            asyncio.ensure_future(self._watch_memory(memory_cap_bytes))
-            if memory_cap_bytes
+            asyncio.ensure_future(self._watch_resources(memory_cap_bytes, cpu_budget_s))
+            if memory_cap_bytes or cpu_budget_s
             else None
         )
         waiting = {read} if watch is None else {read, watch}
@@ -225,7 +234,7 @@ class ReplProcess:
         if read in done:
             return read.result()
         if watch is not None and watch in done:
-            watch.result()  # raises ReplOutOfMemory
+            watch.result()  # raises ReplOutOfMemory or ReplTimeout
         raise ReplTimeout(f"no answer within {timeout:g} s", self.stderr_tail())
 
     async def kill(self) -> None:

@@ -1,7 +1,7 @@
 """A live REPL process together with the environments it has already built.
 
 Importing Mathlib takes seconds to minutes and gigabytes, so a session keeps the env ids of the
-headers (and reference statements) it has elaborated in small LRU tables; the pool routes each
+headers it has elaborated in a small LRU table; the pool routes each
 check to a session that already holds its header. Env ids die with the process, so every table is
 dropped whenever the process is.
 """
@@ -19,7 +19,7 @@ from prover.config import Settings
 from prover.lean import protocol
 from prover.lean.launch import Launch
 from prover.lean.process import ReplProcess, ReplStartError
-from prover.lean.source import HeaderKey, SplitSource, Statement
+from prover.lean.source import HeaderKey, SplitSource
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,13 @@ class ReplSession:
         self.name = name
         self.proc: ReplProcess | None = None
         self.headers = _Lru(settings.lean_header_cache)
-        self.refs = _Lru(4 * settings.lean_header_cache)
         self.checks = 0
         self.restarts = 0
         self.recycles = 0
         self._rss_sampled_at = 0.0
         self.header_elaborations = 0
         # Unguessable, so a proof cannot refer to the reference copy of its own statement.
-        self.ref_prefix = f"__prover_ref_{secrets.token_hex(6)}_"
+        self.ref_name = f"__prover_ref_{secrets.token_hex(6)}"
 
     @property
     def memory_cap_bytes(self) -> int:
@@ -92,12 +91,15 @@ class ReplSession:
         if self.proc is not None:
             await self.discard()
         launch = self.launch
-        proc = await ReplProcess.spawn(launch.argv, launch.cwd, launch.env, launch.preexec)
+        proc = await ReplProcess.spawn(
+            launch.spawn_argv(), launch.cwd, launch.env, launch.preexec
+        )
         self.proc = proc
         try:
             answer = await proc.request(
                 protocol.command("", env=_PROBE_ENV),
-                timeout=min(STARTUP_PROBE_S, self.settings.lean_header_timeout),
+                timeout=(probe_s := min(STARTUP_PROBE_S, self.settings.lean_header_timeout)),
+                cpu_budget_s=self.settings.cpu_budget(probe_s),
             )
         except ReplStartError:
             raise
@@ -121,7 +123,6 @@ class ReplSession:
         """Detach the process and every env id it issued; ids mean nothing to its successor."""
         proc, self.proc = self.proc, None
         self.headers.clear()
-        self.refs.clear()
         self.checks = 0
         return proc
 
@@ -145,7 +146,9 @@ class ReplSession:
 
     async def request(self, req: protocol.JsonObj, timeout: float) -> protocol.Response:
         proc = await self.ensure_started()
-        return await proc.request(req, timeout, self.memory_cap_bytes)
+        return await proc.request(
+            req, timeout, self.memory_cap_bytes, self.settings.cpu_budget(timeout)
+        )
 
     async def command(
         self, text: str, env: int | None, timeout: float, *, all_tactics: bool = False
@@ -181,27 +184,6 @@ class ReplSession:
             return EnvFailure(resp.messages, split.header_line_offset)
         self.headers.put(key, resp.env)
         return resp.env
-
-    async def reference_env(
-        self, header_env: int, statement: Statement
-    ) -> tuple[int, str] | EnvFailure:
-        """The header env plus the statement under a private name, elaborated before the proof
-        so nothing the proof declares can change how the statement reads."""
-        cache_key = (header_env, statement.signature)
-        cached = self.refs.get(cache_key)
-        if cached is not None:
-            return cached, self._ref_name(cache_key)
-        name = self._ref_name(cache_key)
-        resp = await self.command(
-            statement.declaration(name), header_env, self.settings.lean_header_timeout
-        )
-        if resp.errors:
-            return EnvFailure(resp.messages, 0)
-        self.refs.put(cache_key, resp.env)
-        return resp.env, name
-
-    def _ref_name(self, cache_key: tuple[int, str]) -> str:
-        return f"{self.ref_prefix}{cache_key[0]}_{abs(hash(cache_key[1])) % 10**12}"
 
     def wants_recycling(self) -> str | None:
         if self.proc is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from prover.lean.protocol import Message, Sorry, TacticInfo
+from prover.lean.protocol import Message, Pos, Sorry, TacticInfo
 
 STANDARD_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 NATIVE_AXIOMS = frozenset({"Lean.ofReduceBool", "Lean.ofReduceNat", "Lean.trustCompiler"})
@@ -43,6 +43,7 @@ class CheckResult:
     error: str | None = None
     time_s: float = 0.0
     tactics: tuple[TacticInfo, ...] = field(default=(), compare=False)
+    cached: bool = False  # the verdict was remembered, not recomputed by Lean (results cache)
 
     @property
     def proved(self) -> bool:
@@ -67,7 +68,34 @@ class CheckResult:
             "rejection": self.rejection,
             "error": self.error,
             "time_s": round(self.time_s, 4),
+            "cached": self.cached,
         }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> CheckResult:
+        """The inverse of `to_json` (tactic infos are not part of it)."""
+
+        def pos(line: object, column: object) -> Pos | None:
+            return Pos(line, column) if isinstance(line, int) and isinstance(column, int) else None
+
+        return cls(
+            Verdict(obj["verdict"]),
+            messages=tuple(
+                Message(m["severity"], pos(m["line"], m["column"]) or Pos(0, 0),
+                        pos(m["end_line"], m["end_column"]), m["text"])
+                for m in obj.get("messages", ())
+            ),
+            sorries=tuple(
+                Sorry(None, s["goal"], pos(s["line"], s["column"]),
+                      pos(s["end_line"], s["end_column"]))
+                for s in obj.get("sorries", ())
+            ),
+            axioms=tuple(obj.get("axioms", ())),
+            rejection=obj.get("rejection"),
+            error=obj.get("error"),
+            time_s=float(obj.get("time_s", 0.0)),
+            cached=bool(obj.get("cached", False)),
+        )
 
 
 def message_json(m: Message) -> dict[str, Any]:

@@ -53,6 +53,9 @@ class SamplingParams:
     # on deterministic backends; different prompts in one call get the same seed.
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # Ask for each completion's cumulative log-probability (`Completion.logprob`): best-first
+    # tactic search ranks states by it. vLLM and OpenAI-compatible servers return it.
+    logprobs: bool = False
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -69,6 +72,7 @@ class Completion:
     tokens: int  # generated tokens
     prompt_tokens: int = 0
     finish_reason: str = "stop"  # "stop" (end of sequence or a stop string) or "length"
+    logprob: float | None = None  # sum of the sampled tokens' log-probabilities, if asked
 
 
 @dataclass

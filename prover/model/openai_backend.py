@@ -175,6 +175,10 @@ class OpenAIGenerator(Generator):
             payload["seed"] = params.seed
         if params.stop:
             payload["stop"] = list(params.stop)
+        if params.logprobs:
+            # Per sampled token, summed into Completion.logprob: the chat endpoint takes a
+            # flag, the completions endpoint the number of alternatives (none) per token.
+            payload["logprobs"] = True if chat else 0
         url = self.chat_url if chat else self.completions_url
         body = await self._post(payload, url)
         return _completions(body, n, url)
@@ -284,9 +288,25 @@ def _completions(body: dict[str, Any], n: int, url: str) -> list[Completion]:
                 # OpenAI's "length" is ours; None/"stop" (EOS or a stop string) are "stop";
                 # anything else (e.g. "content_filter", "abort") is passed on as is.
                 finish_reason="stop" if reason in (None, "stop") else str(reason),
+                logprob=_logprob(choice),
             )
         )
     return out
+
+
+def _logprob(choice: dict[str, Any]) -> float | None:
+    """The sum of a choice's token log-probabilities (present when `logprobs` was asked):
+    `logprobs.token_logprobs` from /completions, `logprobs.content[].logprob` from
+    /chat/completions."""
+    found = choice.get("logprobs")
+    if not isinstance(found, dict):
+        return None
+    values = found.get("token_logprobs")
+    if not isinstance(values, list) and isinstance(found.get("content"), list):
+        values = [t.get("logprob") for t in found["content"] if isinstance(t, dict)]
+    if not isinstance(values, list):
+        return None
+    return float(sum(v for v in values if isinstance(v, int | float)))
 
 
 def _split(total: int, texts: list[str]) -> list[int]:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 
 from prover.model.base import Completion, Generator, Prompt, SamplingParams
 
-Script = Callable[[Prompt, int], str]  # (prompt or chat, seed of this sample) -> completion text
+# (prompt or chat, seed of this sample) -> completion text, or (text, its log-probability)
+Script = Callable[[Prompt, int], str | tuple[str, float]]
 
 
 class ScriptedGenerator(Generator):
@@ -36,10 +37,11 @@ class ScriptedGenerator(Generator):
             self.prompts.append(prompt)
             row = []
             for i in range(n):
-                text = self.script(prompt, base + i)
+                out_i = self.script(prompt, base + i)
+                text, logprob = out_i if isinstance(out_i, tuple) else (out_i, None)
                 size = len(prompt) if isinstance(prompt, str) else sum(
                     len(m.content) for m in prompt)
                 row.append(Completion(text, tokens=max(1, len(text) // 4),
-                                      prompt_tokens=size // 4))
+                                      prompt_tokens=size // 4, logprob=logprob))
             out.append(row)
         return out

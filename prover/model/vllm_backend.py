@@ -310,6 +310,8 @@ class VllmGenerator(Generator):
             "stop": list(params.stop) or None,
             "output_kind": RequestOutputKind.FINAL_ONLY,
         }
+        if params.logprobs:
+            fields["logprobs"] = 0  # the sampled tokens' own: fills `cumulative_logprob`
         fields.update(self.sampling_overrides)
         try:
             return VllmSamplingParams(**fields)
@@ -370,6 +372,7 @@ class VllmGenerator(Generator):
                 tokens=len(c.token_ids),
                 prompt_tokens=prompt_tokens,
                 finish_reason="length" if reason == "length" else "stop",
+                logprob=c.cumulative_logprob,
             ))
         return out
 

@@ -211,8 +211,14 @@ function setStatus(status) {
 }
 
 function searchName(search) {
-  if (search === "rmaxts") return "RMaxTS";
-  return search || "profile's default";
+  return { rmaxts: "RMaxTS", sampling: "sampling", repair: "repair", bfs: "best-first" }[search]
+    || "profile's default";
+}
+
+// Sampling and repair draw whole attempts (a grid of verdicts); RMaxTS and best-first, a tree.
+// A job without a search runs the workers' profile's default, shown as a tree until it says.
+function hasTree(search) {
+  return search !== "sampling" && search !== "repair";
 }
 
 function setProgress(progress) {
@@ -222,7 +228,7 @@ function setProgress(progress) {
   $("stat-samples").textContent = samples.toLocaleString();
   $("stat-budget").textContent = budget.toLocaleString();
   $("progress-bar").style.width = budget ? `${Math.min(100, (100 * samples) / budget)}%` : "0";
-  if (current?.search === "rmaxts") $("stat-depth").textContent = String(tree.maxDepth);
+  if (hasTree(current?.search)) $("stat-depth").textContent = String(tree.maxDepth);
   if (progress.round !== undefined) {
     // repair: the correction round of the latest attempt, of the last one there can be
     $("stat-round").textContent = `${progress.round} / ${progress.rounds}`;
@@ -231,7 +237,7 @@ function setProgress(progress) {
   if (progress.tree_size !== undefined) $("tree-canvas").dataset.treeSize = progress.tree_size;
   if (progress.verdicts) {
     setVerdicts(progress.verdicts);
-    if (current?.search !== "rmaxts") grid.update(progress.verdicts);
+    if (!hasTree(current?.search)) grid.update(progress.verdicts);
   }
 }
 
@@ -337,7 +343,7 @@ function onEvent(event) {
       showResult(event.status, event.result, event.error);
       tickTime();
       refreshJobs();
-      if (current?.search === "rmaxts") reconcile(current);
+      if (hasTree(current?.search)) reconcile(current);
       break;
     default:
       break;
@@ -394,8 +400,7 @@ async function openJob(id) {
   $("job-title").textContent = view.formal_statement || id;
   $("job-title").title = view.formal_statement || "";
   $("stat-search").textContent = searchName(view.search);
-  // Sampling and repair draw whole attempts (a grid of verdicts); only RMaxTS has a tree.
-  const sampling = view.search === "sampling" || view.search === "repair";
+  const sampling = !hasTree(view.search);
   $("stat-round").parentElement.hidden = true;
   $("tree-canvas").hidden = sampling;
   $("attempt-canvas").hidden = !sampling;
