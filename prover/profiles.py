@@ -19,7 +19,7 @@ from prover.datasets import Problem
 from prover.lean.protocol import Message, Pos, TacticInfo
 from prover.lean.source import mask_comments_and_strings, parse_statement
 from prover.lean.verdict import CheckResult
-from prover.model.base import Chat, ChatMessage, Prompt
+from prover.model.base import Chat, ChatMessage, Prompt, SamplingParams
 from prover.prompts import PROMPT_MODES, PromptMode, build_prompt, extract_proof
 
 DEFAULT_PROFILE = "deepseek-v1.5"
@@ -50,6 +50,12 @@ class Profile:
     lean_version: str  # the Lean toolchain the model's training data was checked with
     context: int | None = None  # the context length the authors ran the model with
     default_search: str = "rmaxts"
+
+    def sampling(self) -> SamplingParams:
+        """The authors' sampling settings, for searches whose caller sets none (the service's
+        jobs, the MCP tools): a chat prover cut at V1.5's 2,048 tokens never reaches its code."""
+        return SamplingParams(temperature=self.temperature, top_p=self.top_p,
+                              max_tokens=self.max_tokens)
 
     def mode(self, wanted: str | None) -> PromptMode:
         """The prompt format to use: `wanted` when this profile has it, else its only one.

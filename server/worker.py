@@ -219,8 +219,8 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
     async def search() -> Any:
         return await search_proof(
             problem, ctx.runtime.generator, ctx.runtime.pool, config,
-            mode=cast(PromptMode, ctx.settings.model_prompt), progress=progress,
-            checkpoint_store=ctx.checkpoint, profile=profile,
+            params=profile.sampling(), mode=cast(PromptMode, ctx.settings.model_prompt),
+            progress=progress, checkpoint_store=ctx.checkpoint, profile=profile,
         )
 
     try:

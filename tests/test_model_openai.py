@@ -184,6 +184,33 @@ async def test_chat_prompts_go_to_the_chat_endpoint() -> None:
     assert "prompt" not in request.body and request.body["max_tokens"] == 40
 
 
+async def test_log_probabilities_are_summed_from_either_endpoint() -> None:
+    """Best-first search ranks states by them: /completions takes `logprobs: 0` and answers
+    `token_logprobs`, /chat/completions takes `logprobs: true` and answers `content[].logprob`."""
+    async def with_logprobs(request: Seen) -> Reply:
+        chat = request.path.endswith("/chat/completions")
+        choice: dict[str, Any] = (
+            {"message": {"role": "assistant", "content": "simp"},
+             "logprobs": {"content": [{"token": "si", "logprob": -0.5},
+                                      {"token": "mp", "logprob": -0.25}]}} if chat
+            else {"text": "simp", "logprobs": {"tokens": ["si", "mp"],
+                                               "token_logprobs": [-1.0, -0.125]}})
+        if "logprobs" not in request.body:  # not asked: not returned
+            del choice["logprobs"]
+        return 200, {}, {"choices": [{"index": 0, "finish_reason": "stop", **choice}],
+                         "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+
+    params = SamplingParams(max_tokens=8, logprobs=True)
+    async with FakeServer(with_logprobs) as server, generator(server.url) as gen:
+        [[raw], [chat]] = await gen.generate(["x = x:::", (ChatMessage("user", "x = x"),)],
+                                             params=params)
+        [[plain]] = await gen.generate(["x = x:::"])
+    assert (raw.logprob, chat.logprob, plain.logprob) == (-1.125, -0.75, None)
+    asked = {r.path: r.body.get("logprobs") for r in server.seen if r.method == "POST"
+             and "logprobs" in r.body}
+    assert asked == {"/v1/completions": 0, "/v1/chat/completions": True}
+
+
 async def test_a_server_without_a_chat_template_says_so() -> None:
     async def no_template(request: Seen) -> Reply:
         return 400, {}, {"error": {"message": "As of transformers v4.44, default chat template "

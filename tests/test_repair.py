@@ -107,6 +107,7 @@ def test_kimina_fix_turn_shows_the_goals_before_the_error(stub: StubServer) -> N
     (("--profile", "claude-prover"), "invalid choice: 'claude-prover'"),
     (("--profile", "goedel-v2", "--search", "rmaxts"), "use --search repair or sampling"),
     (("--search", "repair"), "use a chat profile"),
+    (("--profile", "kimina-prover", "--search", "bfs"), "use --search repair or sampling"),
 ])
 def test_bad_repair_usage_exits_2(stub: StubServer, args: tuple[str, ...], message: str) -> None:
     done = prover("prove", "--statement", STATEMENT, *args, **stub.env())
@@ -200,3 +201,14 @@ async def test_rmaxts_needs_a_raw_text_profile() -> None:
     with pytest.raises(SearchSetupError, match="use --search repair or sampling"):
         await search_proof(problem(), ScriptedGenerator(never_right), ToyLean(),
                            SearchConfig(algorithm="rmaxts"), profile=get_profile("goedel-v2"))
+
+
+async def test_bfs_needs_a_raw_text_profile() -> None:
+    """Best-first search prompts a step prover with a bare proof state, which a chat prover's
+    format cannot carry: refused before any model call, naming the searches that fit."""
+    generator = ScriptedGenerator(never_right)
+    with pytest.raises(SearchSetupError, match=r"profile goedel-v2 .* use --search repair or "
+                       r"sampling"):
+        await search_proof(problem(), generator, ToyLean(), SearchConfig(algorithm="bfs"),
+                           profile=get_profile("goedel-v2"))
+    assert generator.prompts == []

@@ -90,15 +90,16 @@ async def eval_job(ctx: Any) -> dict[str, Any]:
     spec = EvalSpec(dataset="", search=request["search"], budget=int(request["budget"]),
                     concurrency=int(request["concurrency"]), **known)
     config = search_config(spec, item.seed)
+    profile = get_profile(spec.profile)
 
     def progress(p: SearchProgress) -> None:
         ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size)
 
     try:
         result = await search_proof(problem, ctx.runtime.generator, ctx.runtime.pool, config,
-                                    mode=item.mode, progress=progress,
-                                    checkpoint_store=ctx.checkpoint,
-                                    profile=get_profile(spec.profile))
+                                    params=profile.sampling(), mode=item.mode,
+                                    progress=progress, checkpoint_store=ctx.checkpoint,
+                                    profile=profile)
     except SearchSetupError as exc:
         return row_of(item, None, str(exc))
     return row_of(item, result)
