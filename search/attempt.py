@@ -106,6 +106,8 @@ class ProofTask:
             CheckRequest(
                 code=self.code(body),
                 statement=self.problem.formal_statement if statement else None,
+                # The header is where the statement lives (a LeanDojo theorem's namespace).
+                context=self.problem.header if statement else None,
                 timeout=self.check_timeout,
                 all_tactics=all_tactics,
             )

@@ -121,6 +121,8 @@ async def test_the_key_holds_everything_that_decides_the_verdict(tmp_path: Path)
     assert key != result_key("env", code, None, allow_native_decide=False)
     assert key != result_key("env", code, statement, allow_native_decide=True)
     assert key != result_key("other env", code, statement, allow_native_decide=False)
+    assert key != result_key("env", code, statement, allow_native_decide=False,
+                             context="import Mathlib\nnamespace Foo\n")
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "lean-toolchain").write_text("leanprover/lean4:v4.9.0\n")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from prover.lean.names import ROOT
 from prover.lean.protocol import CommandResponse, Message, Pos, Sorry, TacticInfo
 from prover.lean.source import SplitSource, Statement, mask_comments_and_strings
 
@@ -88,13 +89,25 @@ class Layout:
         return "audit" if self.audit_index(pos.line) is not None else "after"
 
 
+def reference_declaration(statement: Statement, reference: str, namespace: str = "") -> str:
+    """The statement under the reference name, elaborated where the asked theorem would be: in
+    the namespace the header leaves open and, for `theorem C.t`, inside namespace C too (as Lean
+    does for a dotted declaration name). The reference itself stays at the top level."""
+    own = "" if statement.name.startswith(ROOT) else statement.name.rpartition(".")[0]
+    if not own and not namespace:
+        return statement.declaration(reference)
+    text = statement.declaration(ROOT + reference)
+    return f"namespace {own}\n{text}\nend {own}" if own else text
+
+
 def layout(
     split: SplitSource, statement: Statement | None, reference: str | None,
-    targets: tuple[str, ...],
+    targets: tuple[str, ...], namespace: str = "",
 ) -> Layout:
     prelude = ""
     if statement is not None and reference is not None:
-        prelude = f"{statement.declaration(reference)}\n#print axioms _root_.{reference}\n"
+        declaration = reference_declaration(statement, reference, namespace)
+        prelude = f"{declaration}\n#print axioms _root_.{reference}\n"
     body = split.body if split.body.endswith("\n") else split.body + "\n"
     audit = audit_lines(targets, reference if statement is not None else None)
     prelude_lines = prelude.count("\n")

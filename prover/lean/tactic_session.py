@@ -137,7 +137,7 @@ def statement_source(header: str, statement: str) -> tuple[str, Rebuild]:
 
     def rebuild(tactics: list[str]) -> CheckRequest:
         return CheckRequest(code=head + formal + "  " + _indent_block(tactics, 2),
-                            statement=formal)
+                            statement=formal, context=head or None)
 
     return head + formal + "  sorry", rebuild
 
