@@ -41,6 +41,18 @@ theorem climb (n : Nat) : stairs 3 := by
   step
   step
   step
+
+namespace Stairs
+
+variable (m : Nat)
+
+/-- Same short name (another binder), inside a namespace: LeanDojo's `Stairs.climb`. -/
+theorem climb (k : Nat) : stairs 3 := by
+  step
+  step
+  step
+
+end Stairs
 """
 
 
@@ -98,6 +110,13 @@ async def test_dojo_through_the_sessions_api(theorem: Theorem) -> None:
 
         with pytest.raises(DojoCrashError, match="Lean worker stopped"):
             await asyncio.to_thread(crash)
+
+
+def test_dojo_on_a_namespaced_theorem(theorem: Theorem) -> None:
+    """The finished proof is re-checked by the whole-file check under its full name, with the
+    file before it as the statement's context."""
+    namespaced = Theorem(theorem.repo, theorem.file_path, "Stairs.climb")
+    check(drive({"settings": fake_settings(None, lean_sandbox="none")}, namespaced))
 
 
 def test_a_tactic_past_leandojos_timeout_is_its_timeout_error(theorem: Theorem) -> None:

@@ -10,6 +10,9 @@ by the line they are reported at. The layout keeps every check of the three-comm
     then        one audit query per line (`#print axioms`, `pp.all` `#check`s)
 
 - The reference comes first, so nothing the proof declares can change how the statement reads.
+  A namespaced statement's reference is declared `_root_.<private name>`, inside the namespace
+  the header (a statement's context) leaves open and, for `theorem C.t`, wrapped in
+  `namespace C ... end C`: it reads as the theorem would, and stays at the top level.
 - The fence ends with an identifier, which no syntax can extend: whatever the body starts with
   (say an indented `where ...`) cannot continue the reference's `sorry` term. The body then fails
   to parse exactly as it would on its own.
