@@ -236,6 +236,31 @@ def test_check_prints_canonical_signature():
         "Unknown identifier `missing`"
 
 
+def test_namespaces_name_declarations_and_carry_over_to_later_commands():
+    header, out = ask({"cmd": "import Mathlib\nnamespace A.B\nsection S\n"
+                              "axiom helper : 1 = 1"},
+                      {"env": 0, "cmd": "\n".join([
+                          "theorem t : 2 = 2 := by exact helper",
+                          "theorem _root_.top : 3 = 3 := by rfl",
+                          "theorem C.d : 4 = 4 := by rfl",
+                          "end S",
+                          "#print axioms _root_.A.B.t", "#print axioms _root_.t",
+                          "#check @_root_.A.B.C.d", "#check @t", "#print axioms top",
+                          "end B", "end",
+                      ])})
+    assert header == {"env": 0}
+    data = [(m["severity"], m["data"]) for m in out["messages"]]
+    assert data == [
+        ("info", "'A.B.t' depends on axioms: [A.B.helper, Classical.choice, Quot.sound, "
+                 "propext]"),  # `helper` found in the open namespace
+        ("error", "unknown constant 't'"),
+        ("info", "@A.B.C.d : 4 = 4"),
+        ("info", "@t : 2 = 2"),  # resolved in the open namespace A.B
+        ("info", "'top' depends on axioms: [Classical.choice, Quot.sound, propext]"),
+        ("error", "invalid 'end', name is missing (expected A)"),
+    ]
+
+
 def test_errors_still_add_the_declaration_with_sorry_ax():
     cmd = ("theorem a : 1 < 2 := by\n  linarith [fail]\ntheorem b : P := by\n  fake_unsolved\n"
            "theorem a : 0 = 0 := rfl\n#print axioms a\n#print axioms b")
