@@ -221,7 +221,7 @@ class LocalBackend(Backend):
 
         pool, generator = await self.pool(spec.lean_env), await self.generator()
         job = self._new_job("prove", spec.job_request())
-        job.tree = _TreeFold() if spec.search == "rmaxts" else None
+        job.tree = _TreeFold() if spec.search in ("rmaxts", "bfs") else None
         verdicts: Counter[str] = Counter()
 
         def on_progress(p: SearchProgress) -> None:

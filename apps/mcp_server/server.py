@@ -59,6 +59,7 @@ answer into what to change with `explain_verdict`. Lean code is Lean 4 with Math
 the server (ask `verify` with `lean_env` omitted)."""
 
 Search = Literal["rmaxts", "sampling"]
+ProveSearch = Literal["rmaxts", "sampling", "bfs"]  # fill has no tactic-level search
 T = TypeVar("T")
 
 
@@ -192,12 +193,13 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         header: Annotated[str | None, Field(description=(
             "Lean header for `statement` (imports, `open`s, helper lemmas); default "
             "`import Mathlib` and DeepSeek-Prover's opens."))] = None,
-        search: Annotated[Search, Field(description=(
+        search: Annotated[ProveSearch, Field(description=(
             "`rmaxts`: tree search that resumes from partial proofs (stronger); `sampling`: "
-            "independent whole proofs."))] = "rmaxts",
+            "independent whole proofs; `bfs`: best-first search one tactic at a time, for a "
+            "tactic-level (step) prover model."))] = "rmaxts",
         budget: Annotated[int, Field(ge=1, description=(
-            "Samples to spend (each is one model completion checked by Lean); more finds "
-            "more proofs and takes longer."))] = 64,
+            "Samples to spend (each is one model completion checked by Lean; with `bfs`, "
+            "expansions of a proof state); more finds more proofs and takes longer."))] = 64,
         seed: Annotated[int, Field(ge=0, description="Sampling seed.")] = 0,
         lean_env: Annotated[str | None, Field(description=(
             "The Lean environment (toolchain and Mathlib) to check proofs in, by name; "
@@ -383,8 +385,9 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         return found
 
     @mcp.resource("prover://jobs/{job_id}/tree", mime_type="application/json",
-                  description="A prove job's RMaxTS search tree (nodes with their tactic "
-                  "states, visit statistics, the proof path), as GET /v1/jobs/{id}/tree")
+                  description="A prove job's RMaxTS or best-first search tree (nodes with "
+                  "their tactic states, visit statistics, the proof path), as "
+                  "GET /v1/jobs/{id}/tree")
     async def job_tree(job_id: str) -> dict[str, Any]:
         found = await backend.tree(job_id) if _JOB_ID.fullmatch(job_id) else None
         if found is None:
