@@ -142,6 +142,8 @@ async def agent_session(client: Client, allowed: Path, outside: Path) -> str:
 
     found = data(await client.call_tool("find_problem", {"query": "gcd", "dataset": "toyset"}))
     assert [p["name"] for p in found["problems"]] == ["toy_numbers_2"]  # by statement text
+    assert "give one of test, valid" in tool_error(await client.call_tool(
+        "find_problem", {"query": "gcd", "dataset": "toyset", "split": "train"}))
     listing = await resource(client, "prover://datasets")
     assert {"name": "toyset", "on_disk": True} in listing["datasets"]
 

@@ -334,7 +334,12 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         statement matches. Each problem has the `name` that `prove` takes as `problem`, its
         `split` and its `formal_statement` (also usable as `prove`'s `statement`)."""
         with _tool_errors():
-            found = search_problems(await _dataset(dataset), query, split)
+            indexed = await _dataset(dataset)
+            splits = sorted({p.split for _, p in indexed})
+            if split is not None and split not in splits:  # else an empty list, unexplained
+                raise ToolError(f"dataset {dataset} has no split {split!r}: give one of "
+                                f"{', '.join(splits)}, or omit `split` to search them all")
+            found = search_problems(indexed, query, split)
         return {"dataset": dataset, "total": len(found), "problems": [
             {"name": key, "split": p.split, "formal_statement": p.formal_statement}
             for key, p in found[:limit]]}
