@@ -159,3 +159,38 @@ async def test_sessions_over_http() -> None:
         r = await client.post(url, json={"state": 0, "tactic": "step"})
         assert r.status_code == 410 and error_of(r)["code"] == "session_ended"
         assert (await client.delete("/v1/sessions/never")).status_code == 404
+
+
+async def test_sessions_over_http_per_key_with_the_whole_file_check_and_parse_errors() -> None:
+    """What a step-prover client of the service sees: keys, each key's cap, a proof closed in
+    tactic mode but refused by the file check answered as an error, and the session going on."""
+    app = create_app(settings(lean_workers=1, api_keys="k1,k2", sessions_per_key=1))
+    k1, k2 = ({"Authorization": f"Bearer {k}"} for k in ("k1", "k2"))
+    body = {"header": HEADER, "statement": STAIRS}
+    async with asgi_client(app) as client:
+        assert (await client.post("/v1/sessions", json=body)).status_code == 401
+        r = await client.post("/v1/sessions", json=body, headers=k1)
+        assert r.status_code == 201, r.text
+        url = f"/v1/sessions/{r.json()['session_id']}/tactics"
+        r = await client.post("/v1/sessions", json=body, headers=k1)
+        assert r.status_code == 429 and error_of(r)["code"] == "too_many_sessions"
+        assert (await client.post("/v1/sessions", json=body, headers=k2)).status_code == 201
+        r = await client.post(url, json={"state": 0, "tactic": "fake_unsolved"}, headers=k1)
+        assert r.status_code == 200 and set(r.json()) == {"error"}
+        assert "whole-file check" in r.json()["error"]
+        r = await client.post(url, json={"state": 0, "tactic": "exact (("}, headers=k1)
+        assert r.status_code == 200 and set(r.json()) == {"error"}
+        r = await client.post(url, json={"state": 0, "tactic": "step"}, headers=k1)
+        assert r.json()["goals"] == ["⊢ stairs 2"]
+
+
+async def test_an_expired_session_over_http_is_410_saying_so() -> None:
+    app = create_app(settings(lean_workers=1, session_idle_s=1e-6))  # expired at the next call
+    async with asgi_client(app) as client:
+        r = await client.post("/v1/sessions", json={"header": HEADER, "statement": STAIRS})
+        assert r.status_code == 201, r.text
+        r = await client.post(f"/v1/sessions/{r.json()['session_id']}/tactics",
+                              json={"state": 0, "tactic": "step"})
+        assert r.status_code == 410 and error_of(r)["code"] == "session_expired"
+        assert "expired" in error_of(r)["message"]
+        assert "PROVER_SESSION_IDLE_S" in error_of(r)["message"]
