@@ -95,9 +95,10 @@ class ProveRequest(_Request):
     informal_prefix: Text | None = Field(
         None, description="natural-language statement or hint placed before the theorem, as a "
         "comment, in the prompt")
-    search: Literal["sampling", "rmaxts", "bfs"] = Field(
-        "rmaxts", description="search algorithm (`bfs`: best-first tactic search; the budget "
-        "then counts expansions)")
+    search: Literal["sampling", "rmaxts", "repair", "bfs"] | None = Field(
+        None, description="search algorithm; default: the workers' prover profile's (`rmaxts` "
+        "for deepseek-v1.5, `repair` for goedel-v2 and kimina-prover, `sampling` for "
+        "deepseek-v2); `bfs`: best-first tactic search, the budget then counts expansions")
     budget: int | None = Field(
         None, ge=1, description="samples (model generations) to spend; 1..PROVER_MAX_BUDGET, "
         "default 128 (or PROVER_MAX_BUDGET if smaller)")
@@ -108,6 +109,12 @@ class ProveRequest(_Request):
         None, description="the Lean environment to check in (a name of PROVER_LEAN_ENVS, or "
         "`default`); the default environment when absent. Unknown names are 422, listing the "
         "known ones")
+    samples: int | None = Field(None, ge=1, le=4096, description="repair: first-round "
+                                "samples (default 8)")
+    corrections: int | None = Field(None, ge=0, le=64, description="repair: corrections "
+                                    "asked per failed attempt per round (default 2)")
+    rounds: int | None = Field(None, ge=0, le=64, description="repair: correction rounds "
+                               "(default 2)")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "formal_statement": "theorem t (a : Nat) : a + 0 = a := by",
@@ -162,6 +169,10 @@ class Health(_Response):
     lean_workers: int = Field(description="Lean REPL workers of this process's verify pools "
                               "(all environments)")
     model_backend: str = Field(description="PROVER_MODEL_BACKEND (the workers' model)")
+    model_profile: str = Field("deepseek-v1.5", description="PROVER_MODEL_PROFILE (how the "
+                               "workers' model is prompted) and its default search")
+    default_search: str = Field("rmaxts", description="the search a prove job without "
+                                "`search` runs")
     redis: bool = Field(description="whether Redis answered a ping")
     environments: list[LeanEnvironmentView] = Field(
         default_factory=list, description="the Lean environments of this process's verify "

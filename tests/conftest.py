@@ -92,6 +92,17 @@ def tiny_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_chat_model(tiny_model: Path) -> Path:
+    """The tiny model with a chat template, for the chat prover profiles."""
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        from tiny_model import with_chat_template
+    finally:
+        sys.path.remove(str(FIXTURES))
+    return with_chat_template(tiny_model, TEST_CACHE / "tiny-llama-chat")
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import httpx
@@ -354,3 +354,45 @@ async def test_local_cancelled_prove_stops_its_search() -> None:
             again = data(await client.call_tool(
                 "prove", {"statement": STATEMENT, "search": "sampling", "budget": 2}))
             assert again["proved"] is True
+
+
+async def test_local_prove_defaults_to_the_profile_s_search_and_sampling() -> None:
+    """With PROVER_MODEL_PROFILE=goedel-v2 and no `search`, `prove` repairs: the chat model's
+    failed proof goes back to it with Lean's error, at the profile's answer length."""
+    from apps.mcp_server.backends import LocalBackend
+    from apps.mcp_server.roots import AllowedRoots
+    from apps.mcp_server.server import build_server
+    from prover.lean import LeanPool
+    from prover.model.base import SamplingParams
+
+    def answer(prompt: Any, seed: int) -> str:
+        assert not isinstance(prompt, str), "a chat profile sends conversations"
+        tactic = "simp" if len(prompt) > 1 else "simp [fail]"  # a correction turn: fixed
+        return f"Plan: simp.\n```lean4\n{STATEMENT}\n  {tactic}\n```"
+
+    class Recording(ScriptedGenerator):
+        params: ClassVar[list[SamplingParams]] = []
+
+        async def _generate(self, prompts: Any, n: int, params: SamplingParams) -> Any:
+            self.params.append(params)
+            return await super()._generate(prompts, n, params)
+
+    s = settings(model_profile="goedel-v2")
+    gen = Recording(answer)
+    notes: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(message)
+
+    async with LeanPool(s) as pool:
+        backend = LocalBackend(s, generator=gen, pool=pool)
+        async with Client(build_server(backend, AllowedRoots([]))) as client:
+            proved = data(await client.call_tool(
+                "prove", {"statement": STATEMENT, "budget": 10}, progress_callback=on_progress))
+            job = await resource(client, f"prover://jobs/{proved['job_id']}")
+    assert proved["proved"] is True and proved["round"] == 1 and proved["proof"].endswith("simp")
+    assert job["request"]["search"] == "repair"
+    # 8 first samples (Goedel-Prover-V2's), then a correction: question, answer, Lean's errors
+    assert sorted(len(p) for p in gen.prompts)[-1] == 3
+    assert {p.max_tokens for p in gen.params} == {32768}  # Goedel-Prover-V2's, not V1.5's
+    assert any("correction round 1/2" in (n or "") for n in notes), notes

@@ -146,6 +146,24 @@ async def test_a_prove_job_runs_to_its_result_with_ordered_events(redis_url, sto
     assert await store.client.xlen(store.queue_key) == 0  # acknowledged and deleted
 
 
+async def test_a_repair_job_reports_rounds_and_the_round_that_proved(redis_url, store):
+    def model(prompt: Any, seed: int) -> str:
+        fixed = len(prompt) > 1  # a correction turn follows the first answer
+        tactic = "rfl" if fixed else "fail"
+        return f"```lean4\ntheorem t1 (a : Nat) : a = a := by\n  {tactic}\n```"
+
+    gen = Scripted(model)
+    job, _ = await store.submit("prove", prove_request(budget=20, search="repair", samples=2,
+                                                       corrections=1, rounds=2))
+    async with worker(worker_settings(redis_url, model_profile="goedel-v2"), gen):
+        events = await events_until_result(store, job.id)
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress[-1]["round"] == 1 and progress[-1]["rounds"] == 2
+    result = events[-1]["result"]
+    assert result["proved"] is True and result["round"] == 1
+    assert result["proof"].endswith("theorem t1 (a : Nat) : a = a := by\n  rfl")
+
+
 async def test_an_rmaxts_job_that_finds_no_proof_still_succeeds_with_its_tree(redis_url, store):
     gen = Scripted(lambda prompt, seed: FAILING)
     job, _ = await store.submit("prove", prove_request(budget=12, concurrency=3))
