@@ -33,11 +33,11 @@ from prover.lean.environments import (
     environment,
     environments_of,
 )
+from prover.verify_items import Text
 from server import errors
 from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError
 from server.jobs import JobStatus, JobStore
-from server.models import Text
 
 if TYPE_CHECKING:
     from server.app import Service  # app.py includes this router: a runtime import is a cycle
