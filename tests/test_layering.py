@@ -114,6 +114,15 @@ def test_the_graph_sees_the_imports_it_should() -> None:
     assert len(graph) > 80
 
 
+def test_relative_imports_resolve_from_their_package(tmp_path: Path) -> None:
+    """No module uses them today; one that does must still be checked."""
+    source = tmp_path / "fill_job.py"
+    source.write_text("def f():\n    from ..mcp_server import backends\n"
+                      "    from . import roots\n    from .. import mcp_server\n")
+    known = {"apps", "apps.mcp_server", "apps.mcp_server.backends", "apps.mcp_server.roots"}
+    assert imported_modules("apps.mcp_server.fill_job", source, known) == known - {"apps"}
+
+
 def test_no_module_imports_a_layer_above_its_own() -> None:
     graph = import_graph()
     upward = sorted(
