@@ -24,7 +24,8 @@ LAYER_NAMES = {CORE: "core", SEARCH: "search", SERVER: "server", APPLICATION: "a
 # (for the `prover` console script's sake) and so import upward. Each is an application, may
 # import any layer, and no core, search or server module may import it. Moving one to apps/ is
 # the real fix; until then a NEW module importing upward from prover/ has to be named here, on
-# purpose, in review. The rest of prover/evaluation (plan, report, store) is core and stays so.
+# purpose, in review. The rest of prover/evaluation (plan, report, store) imports only the
+# core and must stay so, though importing it runs the package's __init__, which loads the runner.
 APPLICATIONS_IN_CORE = {
     "prover.__main__": "`python -m prover`: runs the CLI",
     "prover.cli": "the CLI: starts servers and workers (server.app, server.worker), the MCP "
