@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from prover.lean.verdict import Verdict
 from prover.model.base import Chat
 from search.attempt import Attempt, ProofTask
-from search.types import ProgressCallback, SearchConfig, SearchProgress, SearchResult
+from search.sampling import SampleTally
+from search.types import ProgressCallback, SearchConfig, SearchResult
 
 # Verdicts whose Lean messages say what to fix; a timeout, a crash or a policy rejection does not
 # (Goedel-Prover-V2 skips those too).
@@ -40,11 +41,8 @@ class Repair:
     ) -> None:
         self.task = task
         self.config = config
-        self.progress = progress
-        self.samples = 0
-        self.proof: Attempt | None = None
+        self.tally = SampleTally(task, config, progress)
         self.proof_round: int | None = None
-        self.last: Attempt | None = None
 
     def _corrections(self, job: _Job, attempt: Attempt) -> list[_Job]:
         config = self.config
@@ -61,17 +59,9 @@ class Repair:
         return [_Job(job.round + 1, conversation)] * config.corrections
 
     def _handle(self, job: _Job, attempt: Attempt) -> bool:
-        self.samples += 1
-        self.last = attempt
         if attempt.proved:
-            self.proof, self.proof_round = attempt, job.round
-        if self.progress is not None:
-            self.progress(SearchProgress(
-                self.samples, self.config.budget, 0, 0, attempt.proved,
-                verdict=attempt.result.verdict.value, round=job.round,
-                rounds=self.config.rounds,
-            ))
-        return attempt.proved
+            self.proof_round = job.round
+        return self.tally.record(attempt, round=job.round, rounds=self.config.rounds)
 
     async def run(self) -> SearchResult:
         started = time.monotonic()
@@ -107,14 +97,4 @@ class Repair:
                 future.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
-        best = self.proof or self.last
-        return SearchResult(
-            proved=self.proof is not None,
-            proof=self.task.code(self.proof.body) if self.proof else None,
-            verdict=best.result.verdict.value if best else "failed",
-            samples=self.samples,
-            tree_size=0,
-            time_s=time.monotonic() - started,
-            check=best.result if best else None,
-            round=self.proof_round,
-        )
+        return self.tally.result(started, round=self.proof_round)

@@ -8,27 +8,16 @@ extend their objects without the API dropping the additions.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from prover.verify_items import Text  # text a UTF-8 pipe can carry; the batch items' too
 
 VERDICTS = ("proved", "incomplete", "failed", "rejected", "timeout", "system_error")
 Verdict = Literal["proved", "incomplete", "failed", "rejected", "timeout", "system_error"]
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 HealthStatus = Literal["ok", "degraded", "draining"]
-
-
-def _encodable(text: str) -> str:
-    """JSON may spell lone surrogates (`"\\ud800"`), which are not text: they cannot be written
-    to a UTF-8 pipe, so a REPL or Redis would fail on them later with a less clear error."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text contains an unpaired surrogate (not valid Unicode)") from None
-    return text
-
-
-Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class _Request(BaseModel):

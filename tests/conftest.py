@@ -16,6 +16,7 @@ import pytest
 
 from prover.config import Settings
 from prover.lean.launch import LeanSetupError, repl_command
+from prover.lean.session import ReplSession
 from tests.fixtures.redis_server import RedisServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -120,3 +121,17 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+def commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of every command the pool's REPLs are sent (how many times Lean ran)."""
+    sent: list[str] = []
+    request = ReplSession.request
+
+    async def counting(self: ReplSession, req: dict[str, object], timeout: float) -> object:
+        sent.append(str(req.get("cmd", "")))
+        return await request(self, req, timeout)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ReplSession, "request", counting)
+    return sent

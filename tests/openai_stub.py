@@ -31,9 +31,11 @@ class StubServer:
 
 
 @contextlib.contextmanager
-def openai_stub(reply: Callable[[Any], str], delay: float = 0.0) -> Iterator[StubServer]:
-    """Serve on a free loopback port until the block ends; `reply(prompt)` is each choice, with
-    the prompt text for /v1/completions and the message list for /v1/chat/completions."""
+def openai_stub(reply: Callable[[Any], str | list[str]], delay: float = 0.0
+                ) -> Iterator[StubServer]:
+    """Serve on a free loopback port until the block ends; `reply(prompt)` is each choice (or a
+    list: one text per choice, in turn), with the prompt text for /v1/completions and the
+    message list for /v1/chat/completions."""
     stub = StubServer("")
 
     class Handler(BaseHTTPRequestHandler):
@@ -61,15 +63,17 @@ def openai_stub(reply: Callable[[Any], str], delay: float = 0.0) -> Iterator[Stu
             if delay:
                 time.sleep(delay)
             n = request.get("n", 1)
-            text = reply(request["messages"] if chat else request["prompt"])
+            answer = reply(request["messages"] if chat else request["prompt"])
+            texts = answer if isinstance(answer, list) else [answer]
             choices: list[dict[str, object]] = [
                 {"index": i, "finish_reason": "stop",
-                 **({"message": {"role": "assistant", "content": text}} if chat
-                    else {"text": text})}
+                 **({"message": {"role": "assistant", "content": texts[i % len(texts)]}} if chat
+                    else {"text": texts[i % len(texts)]})}
                 for i in range(n)]
             if request.get("logprobs") is not None and request["logprobs"] is not False:
                 # As vLLM: one entry per sampled token, in each endpoint's shape.
-                for c in choices:
+                for i, c in enumerate(choices):
+                    text = texts[i % len(texts)]
                     c["logprobs"] = (
                         {"content": [{"token": text, "logprob": -0.25},
                                      {"token": "", "logprob": -0.5}]} if chat

@@ -134,3 +134,13 @@ def test_a_theorem_not_checked_out_here_says_how_to_get_it(theorem: Theorem,
                     "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "later"], check=True)
     with pytest.raises(DojoInitError, match="not at commit"):
         Dojo(theorem, settings=fake_settings(None))
+
+
+def test_a_service_that_cannot_be_reached_is_an_init_error(theorem: Theorem) -> None:
+    """Opening is LeanDojo's initialisation: a search loop that catches DojoInitError to skip a
+    theorem must not see a DojoCrashError (which it reads as a crash mid-proof)."""
+    from tests.fixtures.redis_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(DojoInitError, match=f"prover service at {url} cannot be reached"):
+        Dojo(theorem, url=url).__enter__()

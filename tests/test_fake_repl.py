@@ -14,16 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TRANSCRIPTS
+
 FAKE = Path(__file__).resolve().parent / "fixtures" / "fake_repl.py"
 # Processes start with -S (no site setup: the fake is stdlib-only) to keep the suite fast.
-
-
-def _transcripts_dir():
-    p = Path(__file__).resolve().parents[2] / "shared/data/repl-transcripts"
-    if p.is_dir():
-        return p
-    env = os.environ.get("PROVER_TRANSCRIPTS_DIR")
-    return Path(env) if env and Path(env).is_dir() else None
 
 
 def frame(*reqs):
@@ -482,8 +476,8 @@ def test_startup_crash_hang_and_delay(repl_factory):
 # ---------------------------------------------------------------------------------- rendering
 
 def test_pretty_printer_matches_every_recorded_response():
-    d = _transcripts_dir()
-    if d is None:
+    d = TRANSCRIPTS
+    if not d.is_dir():
         pytest.skip("transcript directory not found (set PROVER_TRANSCRIPTS_DIR)")
     spec = importlib.util.spec_from_file_location("fake_repl", FAKE)
     mod = importlib.util.module_from_spec(spec)

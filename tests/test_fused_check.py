@@ -12,7 +12,6 @@ from prover.lean import CheckRequest, LeanPool, Verdict
 from prover.lean.checker import PreparedCheck, judge_audit, prepare
 from prover.lean.fused import attribute, layout, open_tail
 from prover.lean.protocol import CommandResponse, Message, Pos, Sorry, TacticInfo
-from prover.lean.session import ReplSession
 from prover.lean.source import parse_statement, split_source
 from tests.conftest import fake_settings
 
@@ -133,27 +132,17 @@ def test_a_body_that_would_reach_the_audit_is_refused(tail: str, refused: bool) 
     assert (open_tail(f"theorem a : True := trivial\n{tail}") is not None) is refused
 
 
-async def test_one_repl_command_per_check_once_the_header_is_held(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    sent: list[str] = []
-    request = ReplSession.request
-
-    async def counting(self: ReplSession, req: dict[str, object], timeout: float) -> object:
-        sent.append(str(req.get("cmd", "")))
-        return await request(self, req, timeout)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ReplSession, "request", counting)
+async def test_one_repl_command_per_check_once_the_header_is_held(commands: list[str]) -> None:
     cases = {"simp [h]": Verdict.PROVED, "fail": Verdict.FAILED, "sorry": Verdict.INCOMPLETE}
     async with LeanPool(fake_settings(lean_workers=1)) as pool:
         await pool.check(CheckRequest(code=code("simp [h]"), statement=STATEMENT))
-        sent.clear()
+        commands.clear()
         for tactic, verdict in cases.items():
-            other = STATEMENT.replace("t1", f"t_{len(sent)}")
+            other = STATEMENT.replace("t1", f"t_{len(commands)}")
             text = f"{HEADER}{other}\n  {tactic}\n"
             result = await pool.check(CheckRequest(code=text, statement=other))
             assert result.verdict is verdict, result
-    assert len(sent) == len(cases)
+    assert len(commands) == len(cases)
 
 
 async def test_verdict_positions_are_the_users_lines() -> None:

@@ -142,6 +142,8 @@ async def agent_session(client: Client, allowed: Path, outside: Path) -> str:
 
     found = data(await client.call_tool("find_problem", {"query": "gcd", "dataset": "toyset"}))
     assert [p["name"] for p in found["problems"]] == ["toy_numbers_2"]  # by statement text
+    assert "give one of test, valid" in tool_error(await client.call_tool(
+        "find_problem", {"query": "gcd", "dataset": "toyset", "split": "train"}))
     listing = await resource(client, "prover://datasets")
     assert {"name": "toyset", "on_disk": True} in listing["datasets"]
 
@@ -190,6 +192,33 @@ async def test_stdio_agent_session(files: dict[str, Path], stub_env: dict[str, s
         env={**os.environ, **stub_env, "PYTHONPATH": str(REPO)}, cwd=str(REPO))
     async with Client(params, read_timeout_seconds=60) as client:
         await agent_session(client, files["allowed"], files["outside"])
+
+
+async def test_stdio_prove_with_best_first_search() -> None:
+    """`search: bfs` (docs/tactics.md) through the tool, on the fake REPL's stairs world with a
+    tactic-level model: progress per expansion, the proof checked as a whole file, the tree."""
+    with openai_stub(lambda prompt: "step" if prompt.endswith(":::") else "sorry") as stub:
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "prover", "mcp"],
+            env={**os.environ, **stub.env(), "PROVER_LEAN_WORKERS": "1",
+                 "PROVER_LEAN_SANDBOX": "none", "PROVER_LEAN_REPL_CMD": fake_cmd(),
+                 "PYTHONPATH": str(REPO)}, cwd=str(REPO))
+        seen: list[float] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append(progress)
+
+        async with Client(params, read_timeout_seconds=60) as client:
+            answer = data(await client.call_tool(
+                "prove", {"statement": "theorem climb (n : Nat) : stairs 2",
+                          "header": "import Mathlib", "search": "bfs", "budget": 5},
+                progress_callback=on_progress))
+            assert answer["proved"] is True and answer["samples"] == 2
+            assert answer["proof"].endswith("stairs 2 := by\n  step\n  step")
+            assert seen and seen[-1] == 2
+            tree = await resource(client, f"prover://jobs/{answer['job_id']}/tree")
+            assert tree["tree"]["proof_path"] == [0, 1, 2]
+    assert stub.prompts and all(p.endswith(":::") for p in stub.prompts)
 
 
 def test_prover_mcp_refuses_a_root_that_is_not_a_directory(tmp_path: Path) -> None:

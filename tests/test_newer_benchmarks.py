@@ -29,6 +29,7 @@ from prover.profiles import PLAN_INSTRUCTION, get_profile
 from prover.prompts import full_code
 from tests.conftest import REPO, fake_cmd
 from tests.openai_stub import openai_stub
+from tests.test_lean_environments import env_table
 
 SHARED = REPO.parent / "shared" / "data" / "benchmarks"
 SIZES = {"putnambench": {"test": 672}, "putnambench-solutions": {"test": 672},
@@ -251,15 +252,7 @@ async def test_a_search_the_profile_cannot_drive_is_refused_before_answers_are_a
 def test_an_eval_on_a_putnambench_slice_runs_in_its_environment_and_says_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    envs, stats = {}, {}
-    for name, style, lean in (("v4_9", "old", "v4.9.0-rc1"), ("v4_27", "new", "v4.27.0")):
-        workspace = tmp_path / name
-        workspace.mkdir()
-        (workspace / "versions.env").write_text(
-            f"LEAN_TOOLCHAIN=leanprover/lean4:{lean}\nMATHLIB_REV=mathlib-of-{name}\n")
-        stats[name] = tmp_path / f"{name}.stats"
-        envs[name] = {"workspace": str(workspace), "workers": 1,
-                      "repl_cmd": fake_cmd(stats=str(stats[name]), style=style)}
+    envs, stats = env_table(tmp_path)  # v4_9 (old REPL style) and v4_27 (new)
     monkeypatch.setenv("PROVER_LEAN_ENVS", json.dumps(envs))
     monkeypatch.setenv("PROVER_LEAN_SANDBOX", "none")
     out = tmp_path / "out"

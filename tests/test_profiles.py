@@ -34,37 +34,32 @@ def golden(name: str) -> str:
     return (GOLDEN / f"{name}.txt").read_bytes().decode("utf-8")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_deepseek_v2_cot_is_one_user_turn_with_the_plan_instruction(name: str) -> None:
-    profile = get_profile("deepseek-v2")
-    prompt = profile.first_prompt(find_problem("minif2f", name), profile.mode("cot"))
-    assert prompt == (ChatMessage("user", golden(f"deepseek_v2_cot_{name}")),)
+KIMINA_SYSTEM = ChatMessage("system", "You are an expert programmer and mathematician who "
+                                      "helps formalizing mathematical problems in Lean 4.")
+
+# profile, prompt mode, golden file stem, the turns before the user's (None: raw text, no chat)
+FIRST_PROMPTS = [
+    # DeepSeek-Prover-V2 CoT: one user turn with the proof-plan instruction
+    ("deepseek-v2", "cot", "deepseek_v2_cot", ()),
+    # DeepSeek-Prover-V2 non-CoT: raw text ending at `by`
+    ("deepseek-v2", "non-cot", "deepseek_v2_non_cot", None),
+    # Goedel-Prover-V2 has one format whatever PROVER_MODEL_PROMPT says
+    ("goedel-v2", "non-cot", "goedel_v2", ()),
+    # Kimina-Prover: its system turn first
+    ("kimina-prover", None, "kimina_prover", (KIMINA_SYSTEM,)),
+]
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_deepseek_v2_non_cot_is_raw_text_ending_at_by(name: str) -> None:
-    profile = get_profile("deepseek-v2")
-    prompt = profile.first_prompt(find_problem("minif2f", name), profile.mode("non-cot"))
-    assert prompt == golden(f"deepseek_v2_non_cot_{name}")
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_goedel_v2_prompt(name: str) -> None:
-    profile = get_profile("goedel-v2")
-    # Goedel-Prover-V2 has one format whatever PROVER_MODEL_PROMPT says.
-    prompt = profile.first_prompt(find_problem("minif2f", name), profile.mode("non-cot"))
-    assert prompt == (ChatMessage("user", golden(f"goedel_v2_{name}")),)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_kimina_prompt_has_its_system_turn(name: str) -> None:
-    profile = get_profile("kimina-prover")
-    prompt = profile.first_prompt(find_problem("minif2f", name), profile.mode(None))
-    assert prompt == (
-        ChatMessage("system", "You are an expert programmer and mathematician who helps "
-                              "formalizing mathematical problems in Lean 4."),
-        ChatMessage("user", golden(f"kimina_prover_{name}")),
-    )
+@pytest.mark.parametrize(("profile_name", "mode", "stem", "before"), FIRST_PROMPTS,
+                         ids=[stem for _, _, stem, _ in FIRST_PROMPTS])
+def test_first_prompt_is_the_authors_layout(profile_name: str, mode: str | None, stem: str,
+                                            before: tuple[ChatMessage, ...] | None,
+                                            name: str) -> None:
+    profile = get_profile(profile_name)
+    prompt = profile.first_prompt(find_problem("minif2f", name), profile.mode(mode))
+    text = golden(f"{stem}_{name}")
+    assert prompt == (text if before is None else (*before, ChatMessage("user", text)))
 
 
 def test_v15_profile_is_todays_prompt() -> None:

@@ -12,11 +12,8 @@ import asyncio
 import random
 from pathlib import Path
 
-import pytest
-
 from prover.lean import CheckRequest, LeanPool, Verdict
 from prover.lean.results import MemoryResultCache, environment_identity, result_key
-from prover.lean.session import ReplSession
 from server.jobs import connect
 from server.result_cache import RedisResultCache
 from tests.conftest import fake_settings
@@ -50,20 +47,6 @@ def mixed_load(start: int, n: int) -> list[tuple[CheckRequest, Verdict]]:
             tactic = list(TACTICS)[i % 3]
             load.append((problem(i, tactic), TACTICS[tactic]))
     return load
-
-
-@pytest.fixture
-def commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The text of every command the pool's REPLs are sent."""
-    sent: list[str] = []
-    request = ReplSession.request
-
-    async def counting(self: ReplSession, req: dict[str, object], timeout: float) -> object:
-        sent.append(str(req.get("cmd", "")))
-        return await request(self, req, timeout)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ReplSession, "request", counting)
-    return sent
 
 
 async def test_verdicts_never_flip_on_resubmission_between_other_proofs() -> None:

@@ -9,7 +9,6 @@ module (`python -m tests.test_worker child ...`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import os
@@ -31,6 +30,7 @@ from server.checkpoints import LatestWriter
 from server.jobs import GROUP, JobStatus, JobStore, connect
 from server.worker import run_worker
 from tests.conftest import REPO, fake_settings
+from tests.server_support import worker
 
 STATEMENT = "theorem t1 (a : Nat) : a = a"
 FAILING = "  simp\n  fail\n```\n"  # one verified step, then an error: never a proof
@@ -63,19 +63,6 @@ def worker_settings(redis_url: str, **values: object) -> Settings:
     values = {"lean_sandbox": "none", "redis_url": redis_url, "worker_jobs": 1,
               "job_claim_idle_s": 1.5, **values}
     return fake_settings(**values)
-
-
-@contextlib.asynccontextmanager
-async def worker(settings: Settings, generator: Scripted,
-                 name: str = "w-test") -> AsyncIterator[asyncio.Task[None]]:
-    async with Runtime(settings, generator=generator, pool=LeanPool(settings)) as runtime:
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_worker(settings, name, runtime=runtime, stop=stop))
-        try:
-            yield task
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture

@@ -339,7 +339,12 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         statement matches. Each problem has the `name` that `prove` takes as `problem`, its
         `split` and its `formal_statement` (also usable as `prove`'s `statement`)."""
         with _tool_errors():
-            found = search_problems(await _dataset(dataset), query, split)
+            indexed = await _dataset(dataset)
+            splits = sorted({p.split for _, p in indexed})
+            if split is not None and split not in splits:  # else an empty list, unexplained
+                raise ToolError(f"dataset {dataset} has no split {split!r}: give one of "
+                                f"{', '.join(splits)}, or omit `split` to search them all")
+            found = search_problems(indexed, query, split)
         return {"dataset": dataset, "total": len(found), "problems": [
             {"name": key, "split": p.split, "formal_statement": p.formal_statement}
             for key, p in found[:limit]]}
@@ -390,8 +395,9 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         return found
 
     @mcp.resource("prover://jobs/{job_id}/tree", mime_type="application/json",
-                  description="A prove job's RMaxTS search tree (nodes with their tactic "
-                  "states, visit statistics, the proof path), as GET /v1/jobs/{id}/tree")
+                  description="A prove job's RMaxTS or best-first search tree (nodes with "
+                  "their tactic states, visit statistics, the proof path), as "
+                  "GET /v1/jobs/{id}/tree")
     async def job_tree(job_id: str) -> dict[str, Any]:
         found = await backend.tree(job_id) if _JOB_ID.fullmatch(job_id) else None
         if found is None:
