@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from prover.lean.names import qualify, scan
-from prover.lean.source import ContextError, declared_theorems, split_source, split_with_context
+from prover.lean.names import declared_theorems, qualify, scan
+from prover.lean.source import ContextError, split_source, split_with_context
 
 HEADER = "import Mathlib\nimport Aesop\n\nopen BigOperators Real Nat\n\n"
 

@@ -87,7 +87,7 @@ def prepare(request: CheckRequest, settings: Settings) -> PreparedCheck | CheckR
     start = scan(split.header_rest).namespace
     declared = tuple(dict.fromkeys(d.name for d in scan(split.body, start).declared))
     if statement is not None:
-        target = qualify(start, statement.name)
+        target = qualify(start, statement.name.rstrip("."))  # `t.{u}` stops at the dot
         if target not in declared:
             return CheckResult(Verdict.REJECTED, rejection=_not_declared(target, declared))
         targets: tuple[str, ...] = (target,)

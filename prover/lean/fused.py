@@ -96,7 +96,8 @@ def reference_declaration(statement: Statement, reference: str, namespace: str =
     """The statement under the reference name, elaborated where the asked theorem would be: in
     the namespace the header leaves open and, for `theorem C.t`, inside namespace C too (as Lean
     does for a dotted declaration name). The reference itself stays at the top level."""
-    own = "" if statement.name.startswith(ROOT) else statement.name.rpartition(".")[0]
+    name = statement.name.rstrip(".")  # `t.{u}` stops at the dot
+    own = "" if name.startswith(ROOT) else name.rpartition(".")[0]
     if not own and not namespace:
         return statement.declaration(reference)
     text = statement.declaration(ROOT + reference)

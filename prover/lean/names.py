@@ -76,3 +76,9 @@ def scan(text: str, namespace: str = "") -> Scan:
             current = ".".join(s for s in scopes if s is not None)
             declared.append(Declared(qualify(current, name), m.start()))
     return Scan(tuple(declared), ".".join(s for s in scopes if s is not None))
+
+
+def declared_theorems(body: str, namespace: str = "") -> tuple[str, ...]:
+    """Fully qualified names of the `theorem`/`lemma` declarations in a body, in order, the body
+    starting inside `namespace`."""
+    return tuple(d.name for d in scan(body, namespace).declared)

@@ -200,14 +200,6 @@ def parse_statement(text: str) -> Statement:
     return Statement(name=match.group("name"), signature=signature)
 
 
-def declared_theorems(body: str, namespace: str = "") -> tuple[str, ...]:
-    """Fully qualified names of the `theorem`/`lemma` declarations in a body, in order, the body
-    starting inside `namespace` (see prover/lean/names.py)."""
-    from prover.lean.names import scan  # names builds on this module's lexer
-
-    return tuple(d.name for d in scan(body, namespace).declared)
-
-
 class ContextError(ValueError):
     """The file does not begin with the statement's context."""
 
