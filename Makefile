@@ -45,8 +45,8 @@ test-lean: $(BIN)/prover
 	$(BIN)/python -m pytest -q -m lean
 
 lint: $(BIN)/prover
-	$(BIN)/ruff check prover search server tests benchmarks
-	$(BIN)/mypy prover search server
+	$(BIN)/ruff check prover search server tests benchmarks apps
+	$(BIN)/mypy prover search server apps
 
 bench: $(BIN)/prover
 	$(BIN)/python benchmarks/verifier_pool.py

@@ -89,6 +89,22 @@ SHAPES: dict[str, dict[str, Any]] = {
         "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 102400,
         "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
     },
+    # DeepSeek-Prover-V2-7B: "built upon DeepSeek-Prover-V1.5-Base ... extended context length
+    # of up to 32K tokens" (its README): V1.5's LLaMA with a 32,768-token context.
+    "deepseek-prover-v2-7b": {
+        "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 30,
+        "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 102400,
+        "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+    },
+    # Goedel-Prover-V2-8B is a Qwen3-8B (Qwen/Qwen3-8B's config.json): 36 layers, grouped-query
+    # attention with 8 KV heads, QK norms, a 151,936-token vocabulary, a 40,960-token context.
+    "goedel-prover-v2-8b": {
+        "architecture": "Qwen3ForCausalLM",
+        "hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+        "vocab_size": 151936, "max_position_embeddings": 40960, "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+    },
     # tests/fixtures/tiny_model.py's shape, vocabulary padded like the real one's.
     "tiny": {
         "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
@@ -172,12 +188,14 @@ DEFAULT_PARTS = ("sampling", "prefix", "e2e", "raw", "nocache", "transformers")
 def build_model(shape: str, out: Path) -> Path:
     """config.json of `shape` + the tiny model's tokenizer padded to the shape's vocabulary."""
     from tiny_model import build as build_tiny
-    from transformers import LlamaConfig, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, PreTrainedTokenizerFast, Qwen3Config
 
+    shape_spec = dict(SHAPES[shape])
+    architecture = shape_spec.pop("architecture", "LlamaForCausalLM")
     tiny = build_tiny(CACHE / "tiny-llama")
     spec = json.loads((tiny / "tokenizer.json").read_text(encoding="utf-8"))
     vocab: dict[str, int] = spec["model"]["vocab"]
-    size = SHAPES[shape]["vocab_size"]
+    size = shape_spec["vocab_size"]
     taken = set(vocab) | {t["content"] for t in spec.get("added_tokens", [])}
     next_id = 1 + max([*vocab.values(), *(t["id"] for t in spec.get("added_tokens", []))])
     # Extra tokens: "Ġ" (a space, in byte-level BPE) + 2-4 letters. No merge produces them, so
@@ -205,11 +223,12 @@ def build_model(shape: str, out: Path) -> Path:
     tok = PreTrainedTokenizerFast.from_pretrained(out)
     if len(tok) != size:
         raise RuntimeError(f"padded tokenizer has {len(tok)} ids, wanted {size}")
-    config = LlamaConfig(
-        **SHAPES[shape], bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+    config_class = Qwen3Config if architecture == "Qwen3ForCausalLM" else LlamaConfig
+    config = config_class(
+        **shape_spec, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
         tie_word_embeddings=False, hidden_act="silu",
     )
-    config.architectures = ["LlamaForCausalLM"]
+    config.architectures = [architecture]
     config.save_pretrained(out)
     return out
 

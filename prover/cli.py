@@ -20,8 +20,10 @@ from prover.lean.environments import UnknownEnvironment, environment, select
 from prover.lean.process import ReplStartError
 from prover.model import BackendUnavailable, GenerationError, SamplingParams
 from prover.problem_input import problem_from_lean_file, problem_from_statement
+from prover.profiles import PROFILE_NAMES, Profile, ProfileError, get_profile
 from prover.verify_batch import BatchFileError
-from search import CheckpointError, SearchSetupError
+from search import ALGORITHMS, CheckpointError, SearchSetupError
+from search.types import TACTIC_PROMPTS
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE = 0, 1, 2
 
@@ -130,15 +132,16 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
     if args.dataset is not None:  # the environment the dataset targets, when there is one
         lean_env = target_environment(args.dataset, args.lean_env, settings)
     settings = select(_model_overrides(args, settings), lean_env)
+    profile = get_profile(settings.model_profile)
     config = SearchConfig(
-        algorithm=args.search, budget=args.budget, concurrency=args.concurrency,
-        seed=args.seed, tactic_state_comment=not args.no_tactic_state,
+        algorithm=args.search or profile.default_search,  # type: ignore[arg-type]
+        budget=args.budget, concurrency=args.concurrency, seed=args.seed,
+        tactic_state_comment=not args.no_tactic_state,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
-        ordered=args.deterministic, tactics_per_expansion=args.tactics,
-        prompt_format=args.tactic_prompt,
+        ordered=args.deterministic, samples=args.samples, corrections=args.corrections,
+        rounds=args.rounds, tactics_per_expansion=args.tactics, prompt_format=args.tactic_prompt,
     )
-    params = SamplingParams(temperature=args.temperature, top_p=args.top_p,
-                            max_tokens=args.max_tokens)
+    params = _sampling(args, profile)
     from prover.runtime import Runtime
 
     bar = ProgressBar(config, problem.name, enabled=not args.quiet)
@@ -150,7 +153,7 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
             result = await search_with_answer(
                 problem, runtime.generator, runtime.pool, config, params=params,
                 mode=args.prompt or settings.model_prompt,  # type: ignore[arg-type]
-                check_timeout=args.timeout, progress=progress,
+                check_timeout=args.timeout, progress=progress, profile=profile,
             )
         finally:
             bar.close()
@@ -158,6 +161,8 @@ async def _prove(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
         status = "proved" if result.proved else f"not proved (last verdict: {result.verdict})"
+        if result.round:
+            status += f" in correction round {result.round}"
         print(f"{problem.name}: {status} after {result.samples} samples, tree of "
               f"{result.tree_size} nodes, {result.time_s:.1f} s", file=sys.stderr)
         if result.proof:
@@ -174,19 +179,22 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     settings = _model_overrides(args, settings)
     lean_env = target_environment(args.dataset, args.lean_env, settings)
     settings = select(settings, lean_env)
+    profile = get_profile(settings.model_profile)
     spec = EvalSpec(
         dataset=args.dataset, split=None if args.split == "all" else args.split,
         limit=args.limit,
         problems=tuple(p.strip() for p in args.problems.split(",") if p.strip())
         if args.problems else (),
-        search=args.search, budget=args.budget, runs=args.runs, mode=args.mode,
-        seed=args.seed, concurrency=args.concurrency, lean_env=lean_env,
+        search=args.search or profile.default_search, budget=args.budget, runs=args.runs,
+        mode=args.mode, seed=args.seed, concurrency=args.concurrency, profile=profile.name,
+        samples=args.samples, corrections=args.corrections, rounds=args.rounds,
+        lean_env=lean_env,
     )
     out = Path(args.out)
     env = environment(settings, lean_env)
     env_view = {"name": env.name, "lean_version": env.lean_version,
                 "mathlib_version": env.mathlib_version}
-    params = SamplingParams(max_tokens=args.max_tokens)
+    params = _sampling(args, profile)
     # Dataset and output-directory mistakes surface before a model loads for minutes.
     plan(spec)
     ResultStore(out, spec).open().close()
@@ -209,8 +217,8 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
           f"{summary['problems']} proved, pass rate {summary['pass_rate']:.2%} "
           f"({summary['unfinished']} unfinished); reports in {out}", file=sys.stderr)
     print(json.dumps({k: summary[k] for k in ("dataset", "split", "problems", "proved",
-                                               "pass_rate", "search", "budget", "runs",
-                                               "lean_env")}))
+                                               "pass_rate", "profile", "search", "budget",
+                                               "runs", "lean_env")}))
     return EXIT_OK
 
 
@@ -288,7 +296,8 @@ async def _fill(args: argparse.Namespace, settings: Settings) -> int:
     options = FillOptions(
         search=SearchConfig(algorithm=args.search, budget=args.budget,
                             concurrency=args.concurrency, seed=args.seed),
-        params=SamplingParams(max_tokens=args.max_tokens), mode=mode_of(args.prompt, settings),
+        params=SamplingParams(max_tokens=args.max_tokens or SamplingParams.max_tokens),
+        mode=mode_of(args.prompt, settings),
         check_timeout=args.timeout)
 
     def note(text: str) -> None:
@@ -318,7 +327,8 @@ def _add_model_options(parser: argparse.ArgumentParser, quiet_help: str) -> None
     parser.add_argument("--backend", choices=MODEL_BACKENDS,
                         help="overrides PROVER_MODEL_BACKEND")
     parser.add_argument("--model", help="overrides PROVER_MODEL")
-    parser.add_argument("--max-tokens", type=_positive_int, default=2048)
+    parser.add_argument("--max-tokens", type=_positive_int,
+                        help="tokens per answer (default: the profile's; 2048 for deepseek-v1.5)")
     parser.add_argument("--timeout", type=_positive_float, help="seconds per Lean check")
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
 
@@ -329,7 +339,33 @@ def _add_lean_env_option(parser: argparse.ArgumentParser, more: str = "") -> Non
                         + (more or "; default: PROVER_LEAN_DEFAULT_ENV"))
 
 
+def _add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """The prover profile, and the settings of the repair search it may use."""
+    parser.add_argument("--profile", choices=PROFILE_NAMES,
+                        help="prover profile: prompt, answer and correction format "
+                        "(overrides PROVER_MODEL_PROFILE, default deepseek-v1.5)")
+    parser.add_argument("--samples", type=_positive_int, default=8,
+                        help="repair: first-round samples (default 8)")
+    parser.add_argument("--corrections", type=_non_negative_int, default=2,
+                        help="repair: corrections asked per failed attempt per round (default 2)")
+    parser.add_argument("--rounds", type=_non_negative_int, default=2,
+                        help="repair: correction rounds (default 2)")
+
+
+def _sampling(args: argparse.Namespace, profile: Profile) -> SamplingParams:
+    """The command line's sampling settings, the profile's defaults for those not given."""
+    def given(name: str, default: float) -> float:
+        value = getattr(args, name, None)
+        return default if value is None else value
+
+    return SamplingParams(temperature=given("temperature", profile.temperature),
+                          top_p=given("top_p", profile.top_p),
+                          max_tokens=args.max_tokens or profile.max_tokens)
+
+
 def _model_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
+    if getattr(args, "profile", None):
+        settings = settings.with_overrides(model_profile=args.profile)
     if args.backend:
         settings = settings.with_overrides(model_backend=args.backend)
     if args.model:
@@ -344,6 +380,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -390,13 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--problem", help="the problem's name in --dataset")
     prove.add_argument("--header", help="Lean header (imports, opens) to use instead of the "
                        "default / the file's / the dataset's")
-    prove.add_argument("--search", choices=("sampling", "rmaxts", "bfs"), default="rmaxts",
-                       help="bfs: best-first tactic search (docs/tactics.md)")
+    prove.add_argument("--search", choices=ALGORITHMS,
+                       help="default: the profile's (rmaxts for deepseek-v1.5, repair for "
+                       "goedel-v2 and kimina-prover, sampling for deepseek-v2); bfs: "
+                       "best-first tactic search (docs/tactics.md)")
     prove.add_argument("--budget", type=_positive_int, default=128,
-                       help="samples, or expansions with bfs (default 128)")
+                       help="samples, corrections included, or expansions with bfs "
+                       "(default 128)")
     prove.add_argument("--tactics", type=_positive_int, default=8,
                        help="bfs: tactics sampled per expansion (default 8)")
-    prove.add_argument("--tactic-prompt", choices=("bfs-prover", "reprover"),
+    prove.add_argument("--tactic-prompt", choices=TACTIC_PROMPTS,
                        default="bfs-prover", help="bfs: BFS-Prover's `{state}:::` (default) "
                        "or ReProver's state alone")
     prove.add_argument("--concurrency", type=_positive_int, default=32,
@@ -410,11 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="RMaxTS: no /- tactic state -/ comments in resumed prompts")
     prove.add_argument("--prompt", choices=PROMPT_MODES, help="prompt format "
                        "(default: PROVER_MODEL_PROMPT, non-cot)")
-    prove.add_argument("--temperature", type=float, default=1.0)
-    prove.add_argument("--top-p", type=float, default=0.95)
+    prove.add_argument("--temperature", type=float, help="default: the profile's")
+    prove.add_argument("--top-p", type=float, help="default: the profile's")
     _add_model_options(prove, "no progress bar")
     _add_lean_env_option(prove, "; with --dataset: the environment it targets when this "
                          "service has it, else the default one")
+    _add_profile_options(prove)
     prove.set_defaults(run=_prove)
 
     ev = sub.add_parser("eval", help="evaluate on a dataset (and `prover eval compare A B`)")
@@ -423,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", help="test, valid or all (default test)")
     ev.add_argument("--limit", type=_positive_int, help="first N problems only")
     ev.add_argument("--problems", help="comma-separated problem names")
-    ev.add_argument("--search", choices=("sampling", "rmaxts", "bfs"), default="rmaxts")
+    ev.add_argument("--search", choices=ALGORITHMS, help="default: the profile's")
     ev.add_argument("--budget", type=_positive_int, default=128,
                     help="samples per problem per run (default 128)")
     ev.add_argument("--runs", type=_positive_int, default=1, help="independent runs (default 1)")
@@ -439,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(ev, "no progress bar")
     _add_lean_env_option(ev, "; default: the environment the dataset targets when this service "
                          "has it, else the default one")
+    _add_profile_options(ev)
     ev.set_defaults(run=_eval)
 
     fill = sub.add_parser("fill", help="replace every sorry of a Lean file that can be proved")
@@ -492,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(asyncio.run(args.run(args, settings)))
     except (ConfigError, LeanSetupError, ReplStartError, StatementError, UsageError,
             DatasetError, BackendUnavailable, GenerationError, CheckpointError,
-            SearchSetupError, EvalDirError, UnknownEnvironment, BatchFileError) as exc:
+            SearchSetupError, EvalDirError, UnknownEnvironment, ProfileError,
+            BatchFileError) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -61,6 +61,7 @@ class Settings:
     openai_base_url: str | None = None
     # Model backends (extensions beyond interface.md; same naming scheme).
     model_prompt: str = "non-cot"  # DeepSeek-Prover-V1.5's prompt format: non-cot or cot
+    model_profile: str = "deepseek-v1.5"  # prover/profiles.py: prompt, answer and correction
     model_dtype: str = "auto"
     model_max_len: int | None = None  # context length; the model's own when unset
     model_tensor_parallel: int = 1
@@ -328,6 +329,10 @@ def _build(values: Mapping[str, str]) -> Settings:
     put("openai_base_url", "PROVER_OPENAI_BASE_URL", _url, "an http(s):// URL")
     put("model_prompt", "PROVER_MODEL_PROMPT", _choice(PROMPT_MODES),
         "one of " + ", ".join(PROMPT_MODES))
+    from prover.profiles import PROFILE_NAMES  # here: profiles build on modules that use Settings
+
+    put("model_profile", "PROVER_MODEL_PROFILE", _choice(PROFILE_NAMES),
+        "one of " + ", ".join(PROFILE_NAMES))
     put("model_dtype", "PROVER_MODEL_DTYPE", _choice(DTYPES), "one of " + ", ".join(DTYPES))
     put("model_max_len", "PROVER_MODEL_MAX_LEN", _positive_int, "a positive integer (tokens)")
     put("model_tensor_parallel", "PROVER_MODEL_TENSOR_PARALLEL", _positive_int,

@@ -23,10 +23,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prover.prompts import DEFAULT_HEADER
-
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "PROVER_DATA_DIR"
+
+
+# What DeepSeek's code puts in front of a statement whose record has no header (the few-shot
+# examples have none). Note `maxHeartbeats 0` (no limit), the same as every miniF2F record.
+DEFAULT_HEADER = (
+    "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
+    "open BigOperators Real Nat Topology Rat\n\n"
+)
 
 
 class DatasetError(ValueError):

@@ -69,10 +69,16 @@ class RemoteSessions:
               opening: bool = False) -> dict[str, Any]:
         try:
             r = self._client.request(method, path, json=body)
-        except httpx.TimeoutException as exc:
-            raise DojoTacticTimeoutError(f"the prover service did not answer: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise DojoCrashError(f"cannot reach the prover service: {exc}") from exc
+            # Opening is LeanDojo's initialisation: whatever stops it is a DojoInitError.
+            what = ("did not answer" if isinstance(exc, httpx.TimeoutException)
+                    else "cannot be reached")
+            message = f"the prover service at {self._client.base_url} {what}: {exc}"
+            if opening:
+                raise DojoInitError(message) from exc
+            if isinstance(exc, httpx.TimeoutException):
+                raise DojoTacticTimeoutError(message) from exc
+            raise DojoCrashError(message) from exc
         if r.status_code >= 400:
             try:
                 message = r.json()["error"]["message"]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.datasets import DatasetError, Problem
+from prover.lean.names import scan
 from prover.lean.source import mask_comments_and_strings
 from prover.problem_input import normalise_statement
 
@@ -136,6 +137,9 @@ def _declaration_start(text: str, masked: str, theorem: DojoTheorem) -> int:
         m = _DECL.search(masked, begin)
         if m is not None and m.group("name").rsplit(".", 1)[-1] == short:
             return m.start()
+    exact = [d.offset for d in scan(text).declared if d.name == theorem.full_name]
+    if exact:  # by its full name, namespaces followed (a top-level `t` is not `Foo.t`)
+        return exact[-1]
     found = [m for m in _DECL.finditer(masked)
              if m.group("name") in names or theorem.full_name.endswith("." + m.group("name"))]
     if not found:

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
-if TYPE_CHECKING:
-    from prover.datasets import Problem
-
-# What DeepSeek's code puts in front of a statement whose record has no header (the few-shot
-# examples have none). Note `maxHeartbeats 0` (no limit), the same as every miniF2F record.
-DEFAULT_HEADER = (
-    "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
-    "open BigOperators Real Nat Topology Rat\n\n"
-)
+# The default header belongs to the datasets (records without one get it) and is re-exported
+# here; prompts build on datasets, never the other way round.
+from prover.datasets import DEFAULT_HEADER as DEFAULT_HEADER
+from prover.datasets import Problem
 
 PromptMode = Literal["non-cot", "cot"]
 PROMPT_MODES: tuple[PromptMode, ...] = get_args(PromptMode)

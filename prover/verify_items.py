@@ -19,7 +19,8 @@ from prover.lean.source import parse_statement
 
 
 def _encodable(text: str) -> str:
-    """JSON may spell lone surrogates (`"\\ud800"`), which no UTF-8 pipe to a REPL can carry."""
+    """JSON may spell lone surrogates (`"\\ud800"`), which are not text: they cannot be written
+    to a UTF-8 pipe, so a REPL or Redis would fail on them later with a less clear error."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

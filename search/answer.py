@@ -9,6 +9,12 @@ and the ordinary search runs on that problem with an equal share of the budget, 
 proves. What it proves is a valid submission: the header with the answer, the statement
 unchanged, the proof; the checker judges it with the statement elaborated in that header.
 
+Under a chat profile (deepseek-v2 with cot, goedel-v2, kimina-prover) the model is asked with the
+profile's own first prompt, which shows the whole file with the answer's `sorry`, at the
+profile's sampling settings (its plan comes before the code, so no short cut-off); the answer is
+read from the definition in the last ```lean4 block of its reply. A raw-text profile is asked
+with the continuation prompt above.
+
 Answer samples count against the budget. Answer searches keep no checkpoint (a checkpoint
 belongs to one problem, and each answer makes another), so a killed run starts them afresh.
 """
@@ -16,16 +22,18 @@ belongs to one problem, and each answer makes another), so a killed run starts t
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Sequence
 
 from prover.answers import AnswerError, answer_slot, submitted_answer
 from prover.datasets import Problem
-from prover.model.base import Generator, SamplingParams
+from prover.model.base import Generator, Prompt, SamplingParams
+from prover.profiles import DEFAULT_PROFILE, Profile, get_profile, last_lean_block
 from prover.prompts import FENCE, PromptMode, build_prompt
-from search.attempt import Verifier
+from search.attempt import ProofTask, Verifier
 from search.checkpoint import CheckpointStore
-from search.run import search_proof
+from search.run import check_search, check_tactic_search, search_proof
 from search.types import ProgressCallback, SearchConfig, SearchResult
 
 ANSWERS = 4  # distinct answers searched at most
@@ -57,6 +65,40 @@ def cut_answer(completion: str) -> str:
     return "\n".join(kept).strip()
 
 
+def answer_in_code(problem: Problem, reply: str) -> str:
+    """The answer a chat prover wrote into the definition in its reply's last ```lean4 block
+    (the whole file, the `sorry` replaced); "" when there is no such definition."""
+    slot = answer_slot(problem.header)
+    block = last_lean_block(reply)
+    if slot is None or block is None:
+        return ""
+    found = re.search(rf"^(?:noncomputable\s+)?(?:abbrev|def)\s+{re.escape(slot.name)}\b[^\n]*?:=",
+                      block, re.MULTILINE)
+    return cut_answer(block[found.end():]) if found else ""
+
+
+def answer_request(problem: Problem, profile: Profile, mode: PromptMode,
+                   params: SamplingParams) -> tuple[Prompt, SamplingParams, bool]:
+    """The prompt that asks `profile`'s model for the answer, its sampling settings, and
+    whether the answer is read from a chat reply's code (else cut from a continuation)."""
+    format_ = profile.mode(mode)
+    if profile.is_chat(format_):
+        return profile.first_prompt(problem, format_), params, True
+    short = dataclasses.replace(params, max_tokens=min(params.max_tokens, ANSWER_MAX_TOKENS))
+    return answer_prompt(problem, format_), short, False
+
+
+def _refuse_unusable_search(problem: Problem, generator: Generator, verifier: Verifier,
+                            config: SearchConfig, mode: PromptMode, profile: Profile) -> None:
+    """The search_proof refusals (a search the profile cannot drive), before answer samples
+    are spent rather than after."""
+    if config.algorithm == "bfs":
+        check_tactic_search(profile, mode, verifier)
+        return
+    check_search(ProofTask(problem, generator, verifier, mode=mode, profile=profile),
+                 config.algorithm)
+
+
 def with_answer(problem: Problem, term: str) -> Problem:
     slot = answer_slot(problem.header)
     assert slot is not None
@@ -64,11 +106,12 @@ def with_answer(problem: Problem, term: str) -> Problem:
     return dataclasses.replace(problem, header=header)
 
 
-def usable_answers(problem: Problem, texts: Sequence[str]) -> list[str]:
-    """Distinct answers, in order, that a submission may carry."""
+def usable_answers(problem: Problem, texts: Sequence[str], *, chat: bool = False) -> list[str]:
+    """Distinct answers, in order, that a submission may carry: cut from continuations, or
+    (`chat`) read from the code of chat replies."""
     out: list[str] = []
     for text in texts:
-        term = cut_answer(text)
+        term = answer_in_code(problem, text) if chat else cut_answer(text)
         if not term or term in out:
             continue
         answered = with_answer(problem, term)
@@ -91,21 +134,24 @@ async def search_with_answer(
     check_timeout: float | None = None,
     progress: ProgressCallback | None = None,
     checkpoint_store: CheckpointStore | None = None,
+    profile: Profile | None = None,
 ) -> SearchResult:
-    """`search_proof`, answering first when the problem asks for an answer."""
+    """`search_proof`, answering first when the problem asks for an answer; `profile` (None:
+    deepseek-v1.5) decides how the answer is asked for, as it decides the proof prompts."""
     config = config or SearchConfig()
     if answer_slot(problem.header) is None:
         return await search_proof(problem, generator, verifier, config, params=params,
                                   mode=mode, check_timeout=check_timeout, progress=progress,
-                                  checkpoint_store=checkpoint_store)
+                                  checkpoint_store=checkpoint_store, profile=profile)
     started = time.monotonic()
+    profile = profile or get_profile(DEFAULT_PROFILE)
+    _refuse_unusable_search(problem, generator, verifier, config, mode, profile)
     params = params or SamplingParams()
     asked = min(ANSWER_SAMPLES, max(1, config.budget // 2))
+    prompt, sampling, chat = answer_request(problem, profile, mode, params)
     [completions] = await generator.generate(
-        [answer_prompt(problem, mode)], asked,
-        dataclasses.replace(params, max_tokens=min(params.max_tokens, ANSWER_MAX_TOKENS),
-                            seed=config.seed))
-    answers = usable_answers(problem, [c.text for c in completions])
+        [prompt], asked, dataclasses.replace(sampling, seed=config.seed))
+    answers = usable_answers(problem, [c.text for c in completions], chat=chat)
     spent = asked
     left = config.budget - spent
     last: SearchResult | None = None
@@ -116,7 +162,8 @@ async def search_with_answer(
         result = await search_proof(
             with_answer(problem, term), generator, verifier,
             dataclasses.replace(config, budget=share, checkpoint=None),
-            params=params, mode=mode, check_timeout=check_timeout, progress=progress)
+            params=params, mode=mode, check_timeout=check_timeout, progress=progress,
+            profile=profile)
         spent += result.samples
         left = config.budget - spent
         last = dataclasses.replace(result, samples=spent, time_s=time.monotonic() - started)

@@ -17,8 +17,9 @@ from prover.datasets import Problem
 from prover.lean.checker import CheckRequest
 from prover.lean.goals import SORRY_BODY, sorry_check
 from prover.lean.verdict import CheckResult, Verdict
-from prover.model.base import Completion, Generator, SamplingParams
-from prover.prompts import PromptMode, build_prompt, extract_proof, full_code, resume_prompt
+from prover.model.base import Chat, Completion, Generator, Prompt, SamplingParams
+from prover.profiles import DEFAULT_PROFILE, Profile, get_profile
+from prover.prompts import PromptMode, full_code, resume_prompt
 from search.segments import NO_GOALS, LineIndex, Step, probe_indent, steps, verified_prefix
 
 
@@ -39,6 +40,8 @@ class Attempt:
     result: CheckResult
     steps: tuple[Step, ...]
     completion: Completion
+    prompt: Prompt = ""  # what the model was given (a chat: the conversation so far)
+    checked: bool = True  # False when the answer held no proof, so Lean was not asked
 
     @property
     def proved(self) -> bool:
@@ -51,7 +54,7 @@ def sample_seed(seed: int, index: int) -> int:
 
 
 class ProofTask:
-    """A problem bound to a prompt format, a generator and a verifier."""
+    """A problem bound to a prover profile and prompt format, a generator and a verifier."""
 
     def __init__(
         self,
@@ -66,12 +69,16 @@ class ProofTask:
         probe: bool = True,
         check_timeout: float | None = None,
         probe_cache: int = 4096,
+        profile: Profile | None = None,
     ) -> None:
         self.problem = problem
         self.generator = generator
         self.verifier = verifier
         self.params = params or SamplingParams()
-        self.prompt = build_prompt(problem, mode, few_shot)
+        self.profile = profile or get_profile(DEFAULT_PROFILE)
+        self.mode = self.profile.mode(mode)
+        self.chat = self.profile.is_chat(self.mode)
+        self.prompt: Prompt = self.profile.first_prompt(problem, self.mode, few_shot)
         self.tactic_state_comment = tactic_state_comment
         self.probe = probe
         self.check_timeout = check_timeout
@@ -84,9 +91,12 @@ class ProofTask:
     def code(self, body: str) -> str:
         return full_code(self.problem, body)
 
-    def prompt_for(self, prefix: str, state: str | None, indent: int) -> str:
+    def prompt_for(self, prefix: str, state: str | None, indent: int) -> Prompt:
         if not prefix:
             return self.prompt  # the root: DeepSeek shows no state comment there either
+        if not isinstance(self.prompt, str):
+            raise ValueError(f"profile {self.profile.name} chats: a proof cannot be resumed "
+                             "from a prefix")
         shown = state if self.tactic_state_comment and state else None
         return resume_prompt(self.prompt, prefix, shown, indent)
 
@@ -96,6 +106,8 @@ class ProofTask:
             CheckRequest(
                 code=self.code(body),
                 statement=self.problem.formal_statement if statement else None,
+                # The header is where the statement lives (a LeanDojo theorem's namespace).
+                context=self.problem.header if statement else None,
                 timeout=self.check_timeout,
                 all_tactics=all_tactics,
             )
@@ -126,9 +138,10 @@ class ProofTask:
 
     async def attempt(
         self, index: int, prefix: str = "", state: str | None = None, indent: int = 2,
-        seed: int = 0, want_steps: bool = True,
+        seed: int = 0, want_steps: bool = True, conversation: Chat | None = None,
     ) -> Attempt:
-        """Generate from `prefix` (a tree node's code), check, and segment the result."""
+        """Generate from `prefix` (a tree node's code), or answer `conversation` (a correction
+        round of a chat prover), check, and segment the result."""
         params = SamplingParams(
             temperature=self.params.temperature,
             top_p=self.params.top_p,
@@ -136,15 +149,23 @@ class ProofTask:
             seed=sample_seed(seed, index),
             stop=self.params.stop,
         )
-        [[completion]] = await self.generator.generate(
-            [self.prompt_for(prefix, state, indent)], 1, params
-        )
-        body = prefix + extract_proof(completion.text)
-        result = await self._check(body, statement=True, all_tactics=not self.probe)
+        prompt = conversation or self.prompt_for(prefix, state, indent)
+        [[completion]] = await self.generator.generate([prompt], 1, params)
+        reading = self.profile.read(self.problem, completion.text, self.mode)
+        if reading.body is None:  # nothing Lean could check: a failed attempt that says why
+            why = reading.why or "no proof in the answer"
+            if completion.finish_reason == "length":
+                why += f"; the answer hit max_tokens ({params.max_tokens})"
+            return Attempt(index, prefix, CheckResult(Verdict.FAILED, error=why), (), completion,
+                           prompt, checked=False)
+        body = prefix + reading.body
+        # A chat prover's correction round shows the goals at an error: ask for tactic info.
+        result = await self._check(body, statement=True,
+                                   all_tactics=not self.probe or self.chat)
         found: tuple[Step, ...] = ()
         if want_steps and not result.proved:
             found = await self.steps_of(body, result)
-        return Attempt(index, body, result, found, completion)
+        return Attempt(index, body, result, found, completion, prompt)
 
     async def steps_of(self, body: str, result: CheckResult) -> tuple[Step, ...]:
         """The tactic steps of an attempt that did not prove the theorem."""

@@ -13,9 +13,12 @@ from search.loop import run_slots
 from search.types import ProgressCallback, SearchConfig, SearchProgress, SearchResult
 
 
-class WholeProofSampling:
+class SampleTally:
+    """The account a whole-proof search keeps (samples handled, the last attempt, the proof),
+    from which its progress events and its result are made: sampling and repair keep it alike."""
+
     def __init__(
-        self, task: ProofTask, config: SearchConfig, progress: ProgressCallback | None = None
+        self, task: ProofTask, config: SearchConfig, progress: ProgressCallback | None
     ) -> None:
         self.task = task
         self.config = config
@@ -24,18 +27,47 @@ class WholeProofSampling:
         self.proof: Attempt | None = None
         self.last: Attempt | None = None
 
-    async def _sample(self, index: int) -> Attempt:
-        return await self.task.attempt(index, seed=self.config.seed, want_steps=False)
-
-    def _handle(self, index: int, attempt: Attempt) -> bool:
+    def record(self, attempt: Attempt, *, round: int | None = None,
+               rounds: int | None = None) -> bool:
+        """Count a handled attempt and report it; True when it proved (the search stops)."""
         self.samples += 1
         self.last = attempt
         if attempt.proved:
             self.proof = attempt
         if self.progress is not None:
             self.progress(SearchProgress(self.samples, self.config.budget, 0, 0, attempt.proved,
-                                         verdict=attempt.result.verdict.value))
+                                         verdict=attempt.result.verdict.value, round=round,
+                                         rounds=rounds))
         return attempt.proved
+
+    def result(self, started: float, *, round: int | None = None) -> SearchResult:
+        """The search's result: the proof's, or the last attempt's verdict when none proved."""
+        best = self.proof or self.last
+        return SearchResult(
+            proved=self.proof is not None,
+            proof=self.task.code(self.proof.body) if self.proof else None,
+            verdict=best.result.verdict.value if best else "failed",
+            samples=self.samples,
+            tree_size=0,
+            time_s=time.monotonic() - started,
+            check=best.result if best else None,
+            round=round,
+        )
+
+
+class WholeProofSampling:
+    def __init__(
+        self, task: ProofTask, config: SearchConfig, progress: ProgressCallback | None = None
+    ) -> None:
+        self.task = task
+        self.config = config
+        self.tally = SampleTally(task, config, progress)
+
+    async def _sample(self, index: int) -> Attempt:
+        return await self.task.attempt(index, seed=self.config.seed, want_steps=False)
+
+    def _handle(self, index: int, attempt: Attempt) -> bool:
+        return self.tally.record(attempt)
 
     async def run(self) -> SearchResult:
         started = time.monotonic()
@@ -47,14 +79,4 @@ class WholeProofSampling:
             concurrency=self.config.concurrency,
             ordered=self.config.ordered,
         )
-        elapsed = time.monotonic() - started
-        best = self.proof or self.last
-        return SearchResult(
-            proved=self.proof is not None,
-            proof=self.task.code(self.proof.body) if self.proof else None,
-            verdict=best.result.verdict.value if best else "failed",
-            samples=self.samples,
-            tree_size=0,
-            time_s=elapsed,
-            check=best.result if best else None,
-        )
+        return self.tally.result(started)

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from prover.lean.verdict import CheckResult
 
-Algorithm = Literal["sampling", "rmaxts", "bfs"]
-ALGORITHMS: tuple[Algorithm, ...] = ("sampling", "rmaxts", "bfs")
+Algorithm = Literal["sampling", "rmaxts", "repair", "bfs"]
+ALGORITHMS: tuple[Algorithm, ...] = ("sampling", "rmaxts", "repair", "bfs")
 TACTIC_PROMPTS = ("bfs-prover", "reprover")  # best-first search's prompt formats (search/bfs.py)
 
 
@@ -33,6 +33,10 @@ class SearchConfig:
     checkpoint: Path | None = None  # RMaxTS: resume from / save to this JSON file
     checkpoint_every: int = 32  # samples between checkpoint writes
     max_prefix_chars: int = 6000  # longer prefixes are not kept as resume points
+    # repair (compiler-feedback correction): Goedel-Prover-V2's defaults (scripts/pipeline.sh)
+    samples: int = 8  # first-round samples
+    corrections: int = 2  # new answers asked for each failed attempt, per round
+    rounds: int = 2  # correction rounds after the first samples
     # Best-first tactic search (`bfs`): the budget counts expansions, each samples K tactics.
     tactics_per_expansion: int = 8
     prompt_format: str = "bfs-prover"  # one of TACTIC_PROMPTS
@@ -52,6 +56,12 @@ class SearchConfig:
                              f"{TACTIC_PROMPTS}")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
+        if self.corrections < 0:
+            raise ValueError(f"corrections must be >= 0, got {self.corrections}")
+        if self.rounds < 0:
+            raise ValueError(f"rounds must be >= 0, got {self.rounds}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,8 @@ class SearchProgress:
     # What this sample did to the tree, for live views; see `search.tree.Tree.delta`.
     tree_delta: dict[str, Any] | None = None
     verdict: str | None = None  # of the sample just handled
+    round: int | None = None  # repair: the round of the sample just handled (0: first samples)
+    rounds: int | None = None  # repair: the last round there can be
 
 
 @dataclass(frozen=True)
@@ -77,9 +89,11 @@ class SearchResult:
     best_depth: int = 0
     check: CheckResult | None = field(default=None, compare=False)
     resumed_from: int = 0  # samples already done by the checkpoint this run continued
+    round: int | None = None  # repair: the round whose answer was the proof (0: first samples)
 
     def to_json(self) -> dict[str, Any]:
-        """The prove object of interface.md (plus `best_depth`)."""
+        """The prove object of interface.md (plus `best_depth`, and `round` after repair)."""
+        extra = {} if self.round is None else {"round": self.round}
         return {
             "proved": self.proved,
             "proof": self.proof,
@@ -88,6 +102,7 @@ class SearchResult:
             "tree_size": self.tree_size,
             "time_s": round(self.time_s, 3),
             "best_depth": self.best_depth,
+            **extra,
         }
 
 

@@ -30,6 +30,7 @@ from prover.config import Settings
 from prover.lean import CheckRequest, LeanPool, PoolClosed, StatementError
 from prover.lean.environments import LeanEnvironments, UnknownEnvironment, default_name
 from prover.problem_input import normalise_statement
+from prover.profiles import get_profile
 from server import batch, errors, kimina
 from server.admission import Admission
 from server.auth import Authenticator
@@ -301,6 +302,8 @@ def _v1_router() -> APIRouter:
             "formal_statement": body.formal_statement, "header": body.header,
             "informal_prefix": body.informal_prefix, "search": body.search, "budget": budget,
             "concurrency": body.concurrency, "seed": body.seed,
+            **{k: getattr(body, k) for k in ("samples", "corrections", "rounds")
+               if getattr(body, k) is not None},
         }
         if body.lean_env is not None:  # absent stays absent: old idempotent retries still match
             job_request["lean_env"] = body.lean_env
@@ -402,7 +405,10 @@ def _ops_router() -> APIRouter:
             "ok" if redis_ok and service.pool is not None else "degraded")
         envs = service.environments
         body = Health(status=status, lean_workers=envs.size if envs is not None else 0,
-                      model_backend=service.settings.model_backend, redis=redis_ok,
+                      model_backend=service.settings.model_backend,
+                      model_profile=service.settings.model_profile,
+                      default_search=get_profile(service.settings.model_profile).default_search,
+                      redis=redis_ok,
                       environments=[  # no workspace paths: /healthz is open to anyone
                           LeanEnvironmentView(**{k: v for k, v in e.items() if k != "workspace"})
                           for e in envs.describe()] if envs is not None else [])

@@ -19,12 +19,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from prover.verify_items import Item, ItemError, duplicate_ids, parse_item
+from prover.verify_items import Item, ItemError, Text, duplicate_ids, parse_item
 from server import errors
 from server.checks import CheckingService, admit_batch, principal_of, run_items, service_of
 from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError, validation_error
-from server.models import Text
 
 NDJSON = "application/x-ndjson"
 

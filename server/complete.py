@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPBearer
@@ -33,11 +33,14 @@ from prover.lean.environments import (
     environment,
     environments_of,
 )
+from prover.verify_items import Text
 from server import errors
 from server.disconnect import ClientGone, unless_client_leaves
 from server.errors import ApiError
 from server.jobs import JobStatus, JobStore
-from server.models import Text
+
+if TYPE_CHECKING:
+    from server.app import Service  # app.py includes this router: a runtime import is a cycle
 
 KIND = "complete"
 MAX_SAMPLES = 64
@@ -162,9 +165,7 @@ def router() -> APIRouter:
         cut them to a proof of the goal (`proof`) or one next tactic (`step`), and check the
         distinct ones on Lean. Runs as a short job on a `prover worker` (the API holds no
         model); waits at most `timeout` seconds."""
-        from server.app import Service
-
-        service = cast(Service, request.app.state.service)
+        service = cast("Service", request.app.state.service)
         try:
             env = completion_env(body, service.settings)
         except UnknownEnvironment as exc:

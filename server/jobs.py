@@ -888,4 +888,4 @@ class JobStore:
                 if message.get("type") == "message":
                     yield _text(message["data"])
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()

@@ -8,27 +8,16 @@ extend their objects without the API dropping the additions.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from prover.verify_items import Text  # text a UTF-8 pipe can carry; the batch items' too
 
 VERDICTS = ("proved", "incomplete", "failed", "rejected", "timeout", "system_error")
 Verdict = Literal["proved", "incomplete", "failed", "rejected", "timeout", "system_error"]
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 HealthStatus = Literal["ok", "degraded", "draining"]
-
-
-def _encodable(text: str) -> str:
-    """JSON may spell lone surrogates (`"\\ud800"`), which are not text: they cannot be written
-    to a UTF-8 pipe, so a REPL or Redis would fail on them later with a less clear error."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text contains an unpaired surrogate (not valid Unicode)") from None
-    return text
-
-
-Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class _Request(BaseModel):
@@ -106,9 +95,10 @@ class ProveRequest(_Request):
     informal_prefix: Text | None = Field(
         None, description="natural-language statement or hint placed before the theorem, as a "
         "comment, in the prompt")
-    search: Literal["sampling", "rmaxts", "bfs"] = Field(
-        "rmaxts", description="search algorithm (`bfs`: best-first tactic search; the budget "
-        "then counts expansions)")
+    search: Literal["sampling", "rmaxts", "repair", "bfs"] | None = Field(
+        None, description="search algorithm; default: the workers' prover profile's (`rmaxts` "
+        "for deepseek-v1.5, `repair` for goedel-v2 and kimina-prover, `sampling` for "
+        "deepseek-v2); `bfs`: best-first tactic search, the budget then counts expansions")
     budget: int | None = Field(
         None, ge=1, description="samples (model generations) to spend; 1..PROVER_MAX_BUDGET, "
         "default 128 (or PROVER_MAX_BUDGET if smaller)")
@@ -119,6 +109,12 @@ class ProveRequest(_Request):
         None, description="the Lean environment to check in (a name of PROVER_LEAN_ENVS, or "
         "`default`); the default environment when absent. Unknown names are 422, listing the "
         "known ones")
+    samples: int | None = Field(None, ge=1, le=4096, description="repair: first-round "
+                                "samples (default 8)")
+    corrections: int | None = Field(None, ge=0, le=64, description="repair: corrections "
+                                    "asked per failed attempt per round (default 2)")
+    rounds: int | None = Field(None, ge=0, le=64, description="repair: correction rounds "
+                               "(default 2)")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "formal_statement": "theorem t (a : Nat) : a + 0 = a := by",
@@ -173,6 +169,10 @@ class Health(_Response):
     lean_workers: int = Field(description="Lean REPL workers of this process's verify pools "
                               "(all environments)")
     model_backend: str = Field(description="PROVER_MODEL_BACKEND (the workers' model)")
+    model_profile: str = Field("deepseek-v1.5", description="PROVER_MODEL_PROFILE (how the "
+                               "workers' model is prompted) and its default search")
+    default_search: str = Field("rmaxts", description="the search a prove job without "
+                                "`search` runs")
     redis: bool = Field(description="whether Redis answered a ping")
     environments: list[LeanEnvironmentView] = Field(
         default_factory=list, description="the Lean environments of this process's verify "

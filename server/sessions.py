@@ -25,9 +25,9 @@ from prover.lean.tactic_session import (
     TooManySessions,
     UnknownState,
 )
+from prover.verify_items import Text
 from server import errors
 from server.errors import ApiError, retry_after
-from server.models import Text
 
 
 class _Strict(BaseModel):

@@ -72,11 +72,13 @@ class JobSummary(_Out):
     kind: str
     created_at: float = Field(description="submission time, seconds since the epoch")
     finished_at: float | None
-    search: str | None = Field(description="`sampling`, `rmaxts` or `bfs`")
+    search: str | None = Field(description="`sampling`, `rmaxts`, `repair` or `bfs` (none: "
+                               "the workers' profile's default)")
     budget: int | None
     formal_statement: str | None
-    progress: dict[str, Any] = Field(description="`samples`, `budget`, `tree_size`, and "
-                                     "`verdicts` (counts per verdict) once reported")
+    progress: dict[str, Any] = Field(description="`samples`, `budget`, `tree_size`, `round` "
+                                     "and `rounds` (repair), and `verdicts` (counts per "
+                                     "verdict) once reported")
     proved: bool | None = Field(description="set once the job succeeded")
     verdict: str | None
     error: str | None

@@ -188,6 +188,7 @@ def register_handler(kind: str, handler: JobHandler) -> None:
 async def prove_job(ctx: JobContext) -> dict[str, Any]:
     """A `POST /v1/prove` job: search for a proof; the result is the prove object."""
     from prover.problem_input import problem_from_statement
+    from prover.profiles import get_profile
     from prover.prompts import PromptMode
     from search import CheckpointError, SearchConfig, SearchProgress, search_with_answer
 
@@ -196,11 +197,13 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
         request["formal_statement"], header=request.get("header"),
         informal_prefix=request.get("informal_prefix") or "",
     )
+    profile = get_profile(ctx.settings.model_profile)
     options: dict[str, Any] = {}
-    for key in ("budget", "concurrency", "seed"):
+    for key in ("budget", "concurrency", "seed", "samples", "corrections", "rounds"):
         if request.get(key) is not None:
             options[key] = int(request[key])
-    config = SearchConfig(algorithm=request.get("search") or "rmaxts", **options)
+    algorithm = request.get("search") or profile.default_search
+    config = SearchConfig(algorithm=algorithm, **options)  # type: ignore[arg-type]
 
     verdicts: Counter[str] = Counter()  # of the samples this attempt at the job ran
 
@@ -209,16 +212,17 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
             verdicts[p.verdict] += 1
         if p.tree_delta is not None:
             ctx.report_tree(p.tree_delta)
+        rounds = {} if p.round is None else {"round": p.round, "rounds": p.rounds}
         ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size,
-                            verdicts=dict(verdicts))
+                            verdicts=dict(verdicts), **rounds)
 
     pool = ctx.runtime.environments.pool_for(request.get("lean_env"))  # UnknownEnvironment
 
     async def search() -> Any:
         return await search_with_answer(
             problem, ctx.runtime.generator, pool, config,
-            mode=cast(PromptMode, ctx.settings.model_prompt), progress=progress,
-            checkpoint_store=ctx.checkpoint,
+            params=profile.sampling(), mode=cast(PromptMode, ctx.settings.model_prompt),
+            progress=progress, checkpoint_store=ctx.checkpoint, profile=profile,
         )
 
     try:
@@ -428,7 +432,13 @@ class Worker:
         keeps the tree), a while after it finished so that viewers still reading the stream get
         them first. Best effort: a worker that stops before then leaves them to expire with the
         job."""
-        if lease.job.request.get("search", "rmaxts") == "sampling" or lease.job.kind != "prove":
+        if lease.job.kind != "prove":
+            return
+        from prover.profiles import get_profile
+
+        search = (lease.job.request.get("search")
+                  or get_profile(self.settings.model_profile).default_search)
+        if search not in ("rmaxts", "bfs"):  # no tree: sampling, repair
             return
         await asyncio.sleep(COMPACT_EVENTS_AFTER_S)
         try:

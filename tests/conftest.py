@@ -16,6 +16,7 @@ import pytest
 
 from prover.config import Settings
 from prover.lean.launch import LeanSetupError, repl_command
+from prover.lean.session import ReplSession
 from tests.fixtures.redis_server import RedisServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -91,6 +92,17 @@ def tiny_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_chat_model(tiny_model: Path) -> Path:
+    """The tiny model with a chat template, for the chat prover profiles."""
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        from tiny_model import with_chat_template
+    finally:
+        sys.path.remove(str(FIXTURES))
+    return with_chat_template(tiny_model, TEST_CACHE / "tiny-llama-chat")
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
@@ -109,3 +121,17 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+def commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of every command the pool's REPLs are sent (how many times Lean ran)."""
+    sent: list[str] = []
+    request = ReplSession.request
+
+    async def counting(self: ReplSession, req: dict[str, object], timeout: float) -> object:
+        sent.append(str(req.get("cmd", "")))
+        return await request(self, req, timeout)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ReplSession, "request", counting)
+    return sent

@@ -127,16 +127,15 @@ async def worker(worker_settings: Settings, generator: Generator,
     """`run_worker` in this event loop, on a scripted generator and the fake REPL."""
     from server.worker import run_worker
 
-    runtime = Runtime(worker_settings, generator=generator, pool=LeanPool(worker_settings))
-    await runtime.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(worker_settings, name, runtime=runtime, stop=stop))
-    try:
-        yield runtime
-    finally:
-        stop.set()
-        await task
-        await runtime.close()
+    async with Runtime(worker_settings, generator=generator,
+                       pool=LeanPool(worker_settings)) as runtime:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(worker_settings, name, runtime=runtime, stop=stop))
+        try:
+            yield runtime
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)  # a worker that does not stop fails, not hangs
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:

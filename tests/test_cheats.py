@@ -11,6 +11,9 @@ the check must answer:
     -- known-gap: yes                            (optional: the checker misses it today)
     -- gap-in: fake-repl | checker               (with known-gap: where the gap lies)
     -- gap: <why it is missed>
+    -- context: yes                              (optional: the file through its line
+                                                  `-- context ends` is the statement's trusted
+                                                  context, as a LeanDojo theorem's file before it)
 
 The fake REPL (tests/fixtures/fake_repl.py) runs the corpus here; the `lean`-marked variant runs
 the same files against the real REPL. A known gap is an xfail(strict=True) against the fake REPL,
@@ -43,6 +46,7 @@ HEADER = (
     "open BigOperators Real Nat Topology Rat\n\n"
 )
 _META = re.compile(r"--\s*([\w-]+):\s?(.*)")
+CONTEXT_ENDS = "-- context ends\n"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,16 @@ class Case:
     @property
     def statement(self) -> str:
         return self.meta["statement"]
+
+    @property
+    def context(self) -> str | None:
+        if self.meta.get("context") != "yes":
+            return None
+        end = self.text.index(CONTEXT_ENDS) + len(CONTEXT_ENDS)
+        return self.text[:end]
+
+    def request(self) -> CheckRequest:
+        return CheckRequest(code=self.text, statement=self.statement, context=self.context)
 
     @property
     def expect(self) -> Verdict:
@@ -182,7 +196,7 @@ async def fake_pool() -> AsyncIterator[LeanPool]:
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("case", params(real_lean=False))
 async def test_cheat_corpus(fake_pool: LeanPool, case: Case) -> None:
-    result = await fake_pool.check(CheckRequest(code=case.text, statement=case.statement))
+    result = await fake_pool.check(case.request())
     assert_expected(case, result)
 
 
@@ -215,5 +229,5 @@ async def real_pool() -> AsyncIterator[LeanPool]:
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("case", params(real_lean=True))
 async def test_cheat_corpus_real_lean(real_pool: LeanPool, case: Case) -> None:
-    result = await real_pool.check(CheckRequest(code=case.text, statement=case.statement))
+    result = await real_pool.check(case.request())
     assert_expected(case, result)

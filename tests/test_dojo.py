@@ -41,6 +41,18 @@ theorem climb (n : Nat) : stairs 3 := by
   step
   step
   step
+
+namespace Stairs
+
+variable (m : Nat)
+
+/-- Same short name (another binder), inside a namespace: LeanDojo's `Stairs.climb`. -/
+theorem climb (k : Nat) : stairs 3 := by
+  step
+  step
+  step
+
+end Stairs
 """
 
 
@@ -100,6 +112,13 @@ async def test_dojo_through_the_sessions_api(theorem: Theorem) -> None:
             await asyncio.to_thread(crash)
 
 
+def test_dojo_on_a_namespaced_theorem(theorem: Theorem) -> None:
+    """The finished proof is re-checked by the whole-file check under its full name, with the
+    file before it as the statement's context."""
+    namespaced = Theorem(theorem.repo, theorem.file_path, "Stairs.climb")
+    check(drive({"settings": fake_settings(None, lean_sandbox="none")}, namespaced))
+
+
 def test_a_tactic_past_leandojos_timeout_is_its_timeout_error(theorem: Theorem) -> None:
     with Dojo(theorem, timeout=1, settings=fake_settings(None, lean_sandbox="none")) as (
             dojo, state), pytest.raises(DojoTacticTimeoutError, match="PROVER_TACTIC_TIMEOUT"):
@@ -115,3 +134,13 @@ def test_a_theorem_not_checked_out_here_says_how_to_get_it(theorem: Theorem,
                     "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "later"], check=True)
     with pytest.raises(DojoInitError, match="not at commit"):
         Dojo(theorem, settings=fake_settings(None))
+
+
+def test_a_service_that_cannot_be_reached_is_an_init_error(theorem: Theorem) -> None:
+    """Opening is LeanDojo's initialisation: a search loop that catches DojoInitError to skip a
+    theorem must not see a DojoCrashError (which it reads as a crash mid-proof)."""
+    from tests.fixtures.redis_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(DojoInitError, match=f"prover service at {url} cannot be reached"):
+        Dojo(theorem, url=url).__enter__()

@@ -124,6 +124,41 @@ async def test_another_evaluation_in_the_same_directory_is_refused(dataset: Path
                        out)
 
 
+def test_a_directory_from_before_later_settings_resumes_with_their_old_values(
+        tmp_path: Path) -> None:
+    """A config.json written before lean_env and the prover profile existed: it ran
+    deepseek-v1.5 with Goedel-V2's repair defaults, in the one environment there was."""
+    from prover.evaluation.store import ResultStore
+
+    out = tmp_path / "out"
+    out.mkdir()
+    old = EvalSpec(dataset="minif2f", search="sampling", budget=1).to_json()
+    for later in ("lean_env", "profile", "samples", "corrections", "rounds"):
+        del old[later]
+    (out / "config.json").write_text(json.dumps(old))
+    same = EvalSpec(dataset="minif2f", search="sampling", budget=1, lean_env="v4_9")
+    ResultStore(out, same).open().close()  # any environment: it ran in the only one
+    other = EvalSpec(dataset="minif2f", search="sampling", budget=1, profile="goedel-v2")
+    with pytest.raises(EvalDirError, match=r"profile: 'deepseek-v1\.5' there, 'goedel-v2' now"):
+        ResultStore(out, other).open()
+
+
+def test_an_eval_job_carries_its_environment_and_its_profile_settings() -> None:
+    """What a `prover worker` needs to search a pair as the local evaluator would."""
+    from prover.evaluation.distributed import job_request
+    from prover.evaluation.plan import Item
+    from prover.problem_input import problem_from_statement
+
+    spec = EvalSpec(dataset="minif2f", search="repair", lean_env="v4_15",
+                    profile="kimina-prover", samples=4, corrections=1, rounds=3)
+    item = Item("t", problem_from_statement("theorem t : True := by"), 0, "cot", 7)
+    request = job_request(spec, item)
+    assert {k: request[k] for k in ("search", "lean_env", "profile", "samples", "corrections",
+                                    "rounds")} == {
+        "search": "repair", "lean_env": "v4_15", "profile": "kimina-prover", "samples": 4,
+        "corrections": 1, "rounds": 3}
+
+
 def test_malformed_dataset_line_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"name": "a", "formal_statement": "theorem a : True := by\\n"}\n{oops\n')
@@ -172,6 +207,26 @@ def test_sigkill_half_way_then_rerun_loses_and_repeats_nothing(dataset: Path, tm
     assert summary["proved"] == 3 and summary["pass_rate"] == 0.6
 
 
+def chat_model(prompt: Any, seed: int) -> str:
+    """A chat prover whose first answers fail; after one correction it proves the provable."""
+    name = next(p.name for p in FIVE if f"theorem {p.name} " in prompt[0].content)
+    tactic = "nlinarith [sq_nonneg 1]" if len(prompt) > 1 and name in PROVABLE else \
+        "linarith [fail]"
+    return f"Plan.\n```lean4\ntheorem {name} : True := by\n  {tactic}\n```"
+
+
+async def test_a_repair_evaluation_records_its_profile(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    spec = EvalSpec(dataset=str(dataset), search="repair", budget=10, profile="goedel-v2",
+                    samples=2, corrections=1, rounds=1, concurrency=2)
+    summary = await run_eval(spec, out, ScriptedGenerator(chat_model))
+    assert summary["profile"] == "goedel-v2" and summary["proved"] == 3
+    # each provable problem: 2 failed first answers, then its first correction proves it
+    assert {r["samples"] for r in lines(out) if r["proved"]} <= {3, 4}
+    assert {r["samples"] for r in lines(out) if not r["proved"]} == {4}
+    assert "| goedel-v2 | repair |" in (out / "summary.md").read_text()
+
+
 def test_compare_lists_what_each_proved_alone(tmp_path: Path) -> None:
     for name, proved in (("a", ["p1", "p2"]), ("b", ["p2", "p3"])):
         d = tmp_path / name
@@ -179,12 +234,18 @@ def test_compare_lists_what_each_proved_alone(tmp_path: Path) -> None:
         d.joinpath("results.jsonl").write_text("".join(
             json.dumps({"name": k, "key": k, "run": 0, "proved": k in proved}) + "\n"
             for k in ("p1", "p2", "p3")))
+        d.joinpath("summary.json").write_text(json.dumps(
+            {"pass_rate": len(proved) / 3, "search": "repair" if name == "a" else "rmaxts",
+             "budget": 64, **({"profile": "goedel-v2"} if name == "a" else {})}))
     done = subprocess.run([sys.executable, "-m", "prover", "eval", "compare",
                            str(tmp_path / "a"), str(tmp_path / "b")],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "both: 1" in text
+    # Runs of different profiles side by side (a summary without one is DeepSeek-V1.5's).
+    assert f"{tmp_path / 'a'} [goedel-v2, repair x 64]: 2 proved" in text
+    assert f"{tmp_path / 'b'} [deepseek-v1.5, rmaxts x 64]: 2 proved" in text
     assert f"only {tmp_path / 'a'} (1):\n  p1" in text
     assert f"only {tmp_path / 'b'} (1):\n  p3" in text
 

@@ -14,16 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TRANSCRIPTS
+
 FAKE = Path(__file__).resolve().parent / "fixtures" / "fake_repl.py"
 # Processes start with -S (no site setup: the fake is stdlib-only) to keep the suite fast.
-
-
-def _transcripts_dir():
-    p = Path(__file__).resolve().parents[2] / "shared/data/repl-transcripts"
-    if p.is_dir():
-        return p
-    env = os.environ.get("PROVER_TRANSCRIPTS_DIR")
-    return Path(env) if env and Path(env).is_dir() else None
 
 
 def frame(*reqs):
@@ -234,6 +228,31 @@ def test_check_prints_canonical_signature():
     assert out["messages"][0]["pos"] == {"line": 4, "column": 0}
     assert ask({"cmd": "#check @missing"}, FAKE_REPL_STYLE="new")[0]["messages"][0]["data"] == \
         "Unknown identifier `missing`"
+
+
+def test_namespaces_name_declarations_and_carry_over_to_later_commands():
+    header, out = ask({"cmd": "import Mathlib\nnamespace A.B\nsection S\n"
+                              "axiom helper : 1 = 1"},
+                      {"env": 0, "cmd": "\n".join([
+                          "theorem t : 2 = 2 := by exact helper",
+                          "theorem _root_.top : 3 = 3 := by rfl",
+                          "theorem C.d : 4 = 4 := by rfl",
+                          "end S",
+                          "#print axioms _root_.A.B.t", "#print axioms _root_.t",
+                          "#check @_root_.A.B.C.d", "#check @t", "#print axioms top",
+                          "end B", "end",
+                      ])})
+    assert header == {"env": 0}
+    data = [(m["severity"], m["data"]) for m in out["messages"]]
+    assert data == [
+        ("info", "'A.B.t' depends on axioms: [A.B.helper, Classical.choice, Quot.sound, "
+                 "propext]"),  # `helper` found in the open namespace
+        ("error", "unknown constant 't'"),
+        ("info", "@A.B.C.d : 4 = 4"),
+        ("info", "@t : 2 = 2"),  # resolved in the open namespace A.B
+        ("info", "'top' depends on axioms: [Classical.choice, Quot.sound, propext]"),
+        ("error", "invalid 'end', name is missing (expected A)"),
+    ]
 
 
 def test_errors_still_add_the_declaration_with_sorry_ax():
@@ -457,8 +476,8 @@ def test_startup_crash_hang_and_delay(repl_factory):
 # ---------------------------------------------------------------------------------- rendering
 
 def test_pretty_printer_matches_every_recorded_response():
-    d = _transcripts_dir()
-    if d is None:
+    d = TRANSCRIPTS
+    if not d.is_dir():
         pytest.skip("transcript directory not found (set PROVER_TRANSCRIPTS_DIR)")
     spec = importlib.util.spec_from_file_location("fake_repl", FAKE)
     mod = importlib.util.module_from_spec(spec)

@@ -9,10 +9,9 @@ from __future__ import annotations
 import pytest
 
 from prover.lean import CheckRequest, LeanPool, Verdict
-from prover.lean.checker import judge_audit
+from prover.lean.checker import PreparedCheck, judge_audit, prepare
 from prover.lean.fused import attribute, layout, open_tail
 from prover.lean.protocol import CommandResponse, Message, Pos, Sorry, TacticInfo
-from prover.lean.session import ReplSession
 from prover.lean.source import parse_statement, split_source
 from tests.conftest import fake_settings
 
@@ -133,27 +132,17 @@ def test_a_body_that_would_reach_the_audit_is_refused(tail: str, refused: bool) 
     assert (open_tail(f"theorem a : True := trivial\n{tail}") is not None) is refused
 
 
-async def test_one_repl_command_per_check_once_the_header_is_held(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    sent: list[str] = []
-    request = ReplSession.request
-
-    async def counting(self: ReplSession, req: dict[str, object], timeout: float) -> object:
-        sent.append(str(req.get("cmd", "")))
-        return await request(self, req, timeout)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ReplSession, "request", counting)
+async def test_one_repl_command_per_check_once_the_header_is_held(commands: list[str]) -> None:
     cases = {"simp [h]": Verdict.PROVED, "fail": Verdict.FAILED, "sorry": Verdict.INCOMPLETE}
     async with LeanPool(fake_settings(lean_workers=1)) as pool:
         await pool.check(CheckRequest(code=code("simp [h]"), statement=STATEMENT))
-        sent.clear()
+        commands.clear()
         for tactic, verdict in cases.items():
-            other = STATEMENT.replace("t1", f"t_{len(sent)}")
+            other = STATEMENT.replace("t1", f"t_{len(commands)}")
             text = f"{HEADER}{other}\n  {tactic}\n"
             result = await pool.check(CheckRequest(code=text, statement=other))
             assert result.verdict is verdict, result
-    assert len(sent) == len(cases)
+    assert len(commands) == len(cases)
 
 
 async def test_verdict_positions_are_the_users_lines() -> None:
@@ -167,3 +156,63 @@ async def test_verdict_positions_are_the_users_lines() -> None:
     assert [s.pos.line for s in incomplete.sorries if s.pos] == [tactic_line]
     warnings = [m for m in incomplete.messages if m.severity == "warning"]
     assert [m.pos.line for m in warnings] == [tactic_line - 1]  # the proof's, not the reference's
+
+
+# ---------------------------------------------------------------------- namespaces
+
+
+def test_a_namespaced_statement_is_elaborated_in_its_namespace_under_a_top_level_name() -> None:
+    split = split_source(code("simp [h]"))
+    dotted = parse_statement(STATEMENT.replace("t1", "Foo.Bar.t1"))
+    lay = layout(split, dotted, REF, ("Foo.Bar.t1",))
+    assert lay.text.splitlines()[:4] == [
+        "namespace Foo.Bar",  # as Lean elaborates `theorem Foo.Bar.t1`
+        f"theorem _root_.{REF} (x : ℕ) (h : x = 2) : x + 0 = 2 := sorry",
+        "end Foo.Bar",
+        f"#print axioms _root_.{REF}",
+    ]
+    assert lay.audit[0] == "#print axioms _root_.Foo.Bar.t1"
+    # In a context that leaves namespace Foo open, the reference stays at the top level.
+    inside = layout(split, parse_statement(STATEMENT), REF, ("Foo.t1",), "Foo")
+    assert inside.text.startswith(f"theorem _root_.{REF} (x : ℕ)")
+    assert inside.audit[-2:] == ("set_option pp.all true in #check @_root_.Foo.t1",
+                                 f"set_option pp.all true in #check @_root_.{REF}")
+
+
+NAMESPACED = HEADER + """namespace Foo.Bar
+
+private lemma helper (x : ℕ) (h : x = 2) : x + 0 = 2 := by
+  simp [h]
+
+protected theorem t1 (x : ℕ) (h : x = 2) : x + 0 = 2 := by
+  exact helper x h
+
+end Foo.Bar
+"""
+
+
+def test_without_a_statement_namespaced_theorems_are_audited_by_full_name() -> None:
+    prepared = prepare(CheckRequest(code=NAMESPACED), fake_settings())
+    assert isinstance(prepared, PreparedCheck)
+    assert prepared.targets == ("Foo.Bar.helper", "Foo.Bar.t1")
+
+
+async def test_namespaced_theorems_are_proved_and_checked_against_the_statement() -> None:
+    async with LeanPool(fake_settings(lean_workers=1)) as pool:
+        plain = await pool.check(CheckRequest(code=NAMESPACED))
+        assert plain.verdict is Verdict.PROVED, plain
+        full = STATEMENT.replace("t1", "Foo.Bar.t1")
+        asked = await pool.check(CheckRequest(code=NAMESPACED, statement=full))
+        assert asked.verdict is Verdict.PROVED, asked
+        short = await pool.check(CheckRequest(code=NAMESPACED, statement=STATEMENT))
+        assert short.verdict is Verdict.REJECTED
+        assert "it declares `Foo.Bar.t1`" in (short.rejection or "")
+        # The same file given with its namespace as the statement's context.
+        context = HEADER + "namespace Foo.Bar\n"
+        with_context = await pool.check(CheckRequest(code=NAMESPACED, statement=STATEMENT,
+                                                     context=context))
+        assert with_context.verdict is Verdict.PROVED, with_context
+        changed = await pool.check(CheckRequest(code=NAMESPACED, statement=STATEMENT,
+                                                context=HEADER + "namespace Foo\n"))
+        assert changed.verdict is Verdict.REJECTED
+        assert "does not begin with the statement's context" in (changed.rejection or "")

@@ -77,3 +77,21 @@ def test_tiny_run_reports_every_part_in_its_last_line(tmp_path: Path) -> None:
     sizing = report["sizing"]
     assert sizing["samples"] == 244 * 16 * 6400
     assert sizing["gpus"] > 0 and sizing["lean_cores"] > 0
+
+
+def test_chat_benchmark_tiny_run_renders_chats_and_reports_the_sizing(tmp_path: Path) -> None:
+    """benchmarks/gpu_chat_generation.py: chat prompts through the chat template, every answer
+    exactly `--new-tokens` long, and the one-day sizing from the measured rate."""
+    out = tmp_path / "chat.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_chat_generation.py"), "--tiny",
+         "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=280,
+    )
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(last["models"]) == {"tiny"}
+    tiny = json.loads(out.read_text())["models"]["tiny"]
+    assert tiny["output_tokens"] == 8 * 32  # 8 conversations, 32 tokens each
+    sizing = tiny["one_day_minif2f_test"]["pass@32"]
+    assert sizing["answers"] == 244 * 32 and sizing["gpu_hours"] > 0

@@ -27,6 +27,21 @@ theorem first_one (n : Nat) : n = n := by
   exact h.symm
 
 theorem third_one : True := trivial
+
+namespace Toy
+
+section
+
+variable (k : Nat)
+
+/-- Namespaced, after a section variable, with a doc comment: as most of Mathlib. -/
+@[simp]
+theorem fourth_one : k = k := by
+  rfl
+
+end
+
+end Toy
 """
 
 
@@ -71,12 +86,13 @@ def test_eval_proves_what_is_checked_out_and_says_what_it_skipped(tmp_path: Path
     bench.write_text(json.dumps([
         row(url, commit, "first_one", [5, 1]),
         row(url, commit, "second_one", [9, 1]),
+        row(url, commit, "Toy.fourth_one", [21, 1]),
         row("https://github.com/someone/absent", commit, "gone"),
         row(url, "f" * 40, "first_one"),
         row(url, commit, "no_such_theorem"),
     ]))
     problems, skipped = load_benchmark(f"leandojo:{bench}")
-    assert [p.name for p in problems] == ["first_one", "second_one"]
+    assert [p.name for p in problems] == ["first_one", "second_one", "Toy.fourth_one"]
     reasons = {s.theorem.full_name + "@" + s.theorem.commit[:1]: s.reason for s in skipped}
     assert "not checked out locally" in reasons["gone@" + commit[0]]
     assert "not at commit" in reasons["first_one@f"]
@@ -92,7 +108,7 @@ def test_eval_proves_what_is_checked_out_and_says_what_it_skipped(tmp_path: Path
             env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["problems"] == 2 and summary["proved"] == 2
+    assert summary["problems"] == 3 and summary["proved"] == 3  # Toy.fourth_one too
     assert "skipped gone: repository https://github.com/someone/absent" in done.stderr
     assert "3 LeanDojo theorem(s) skipped" in done.stderr
     listed = [json.loads(x) for x in (out / "skipped.jsonl").read_text().splitlines()]

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import httpx
@@ -142,6 +142,8 @@ async def agent_session(client: Client, allowed: Path, outside: Path) -> str:
 
     found = data(await client.call_tool("find_problem", {"query": "gcd", "dataset": "toyset"}))
     assert [p["name"] for p in found["problems"]] == ["toy_numbers_2"]  # by statement text
+    assert "give one of test, valid" in tool_error(await client.call_tool(
+        "find_problem", {"query": "gcd", "dataset": "toyset", "split": "train"}))
     listing = await resource(client, "prover://datasets")
     assert {"name": "toyset", "on_disk": True} in listing["datasets"]
 
@@ -190,6 +192,33 @@ async def test_stdio_agent_session(files: dict[str, Path], stub_env: dict[str, s
         env={**os.environ, **stub_env, "PYTHONPATH": str(REPO)}, cwd=str(REPO))
     async with Client(params, read_timeout_seconds=60) as client:
         await agent_session(client, files["allowed"], files["outside"])
+
+
+async def test_stdio_prove_with_best_first_search() -> None:
+    """`search: bfs` (docs/tactics.md) through the tool, on the fake REPL's stairs world with a
+    tactic-level model: progress per expansion, the proof checked as a whole file, the tree."""
+    with openai_stub(lambda prompt: "step" if prompt.endswith(":::") else "sorry") as stub:
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "prover", "mcp"],
+            env={**os.environ, **stub.env(), "PROVER_LEAN_WORKERS": "1",
+                 "PROVER_LEAN_SANDBOX": "none", "PROVER_LEAN_REPL_CMD": fake_cmd(),
+                 "PYTHONPATH": str(REPO)}, cwd=str(REPO))
+        seen: list[float] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append(progress)
+
+        async with Client(params, read_timeout_seconds=60) as client:
+            answer = data(await client.call_tool(
+                "prove", {"statement": "theorem climb (n : Nat) : stairs 2",
+                          "header": "import Mathlib", "search": "bfs", "budget": 5},
+                progress_callback=on_progress))
+            assert answer["proved"] is True and answer["samples"] == 2
+            assert answer["proof"].endswith("stairs 2 := by\n  step\n  step")
+            assert seen and seen[-1] == 2
+            tree = await resource(client, f"prover://jobs/{answer['job_id']}/tree")
+            assert tree["tree"]["proof_path"] == [0, 1, 2]
+    assert stub.prompts and all(p.endswith(":::") for p in stub.prompts)
 
 
 def test_prover_mcp_refuses_a_root_that_is_not_a_directory(tmp_path: Path) -> None:
@@ -354,3 +383,45 @@ async def test_local_cancelled_prove_stops_its_search() -> None:
             again = data(await client.call_tool(
                 "prove", {"statement": STATEMENT, "search": "sampling", "budget": 2}))
             assert again["proved"] is True
+
+
+async def test_local_prove_defaults_to_the_profile_s_search_and_sampling() -> None:
+    """With PROVER_MODEL_PROFILE=goedel-v2 and no `search`, `prove` repairs: the chat model's
+    failed proof goes back to it with Lean's error, at the profile's answer length."""
+    from apps.mcp_server.backends import LocalBackend
+    from apps.mcp_server.roots import AllowedRoots
+    from apps.mcp_server.server import build_server
+    from prover.lean import LeanPool
+    from prover.model.base import SamplingParams
+
+    def answer(prompt: Any, seed: int) -> str:
+        assert not isinstance(prompt, str), "a chat profile sends conversations"
+        tactic = "simp" if len(prompt) > 1 else "simp [fail]"  # a correction turn: fixed
+        return f"Plan: simp.\n```lean4\n{STATEMENT}\n  {tactic}\n```"
+
+    class Recording(ScriptedGenerator):
+        params: ClassVar[list[SamplingParams]] = []
+
+        async def _generate(self, prompts: Any, n: int, params: SamplingParams) -> Any:
+            self.params.append(params)
+            return await super()._generate(prompts, n, params)
+
+    s = settings(model_profile="goedel-v2")
+    gen = Recording(answer)
+    notes: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(message)
+
+    async with LeanPool(s) as pool:
+        backend = LocalBackend(s, generator=gen, pool=pool)
+        async with Client(build_server(backend, AllowedRoots([]))) as client:
+            proved = data(await client.call_tool(
+                "prove", {"statement": STATEMENT, "budget": 10}, progress_callback=on_progress))
+            job = await resource(client, f"prover://jobs/{proved['job_id']}")
+    assert proved["proved"] is True and proved["round"] == 1 and proved["proof"].endswith("simp")
+    assert job["request"]["search"] == "repair"
+    # 8 first samples (Goedel-Prover-V2's), then a correction: question, answer, Lean's errors
+    assert sorted(len(p) for p in gen.prompts)[-1] == 3
+    assert {p.max_tokens for p in gen.params} == {32768}  # Goedel-Prover-V2's, not V1.5's
+    assert any("correction round 1/2" in (n or "") for n in notes), notes

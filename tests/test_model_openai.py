@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from prover.config import Settings
-from prover.model.base import BackendUnavailable, GenerationError, SamplingParams
+from prover.model.base import BackendUnavailable, ChatMessage, GenerationError, SamplingParams
 from prover.model.factory import create_generator
 from prover.model.openai_backend import OpenAIGenerator
 from tests.fixtures.redis_server import free_port
@@ -162,6 +162,64 @@ async def test_sends_sampling_params_and_maps_token_counts() -> None:
         assert (body["n"], body["temperature"], body["top_p"]) == (3, 0.7, 0.9)
         assert (body["max_tokens"], body["seed"], body["stop"]) == (33, 5, ["\n\n"])
     assert gen.stats.completions == 6 and gen.stats.generated_tokens == 18
+
+
+async def test_chat_prompts_go_to_the_chat_endpoint() -> None:
+    async def chat_ok(request: Seen) -> Reply:
+        n = request.body.get("n", 1)
+        choices = [{"index": i, "message": {"role": "assistant", "content": f"answer {i}"},
+                    "finish_reason": "stop"} for i in range(n)]
+        return 200, {}, {"choices": choices,
+                         "usage": {"prompt_tokens": 7, "completion_tokens": 4 * n}}
+
+    chat = (ChatMessage("system", "You prove."), ChatMessage("user", "Prove t."))
+    async with FakeServer(chat_ok) as server, generator(server.url) as gen:
+        [row] = await gen.generate([chat], n=2, params=SamplingParams(max_tokens=40))
+    assert [c.text for c in row] == ["answer 0", "answer 1"]
+    assert sum(c.tokens for c in row) == 8 and row[0].prompt_tokens == 7
+    [request] = [r for r in server.seen if r.method == "POST"]
+    assert request.path == "/v1/chat/completions"
+    assert request.body["messages"] == [{"role": "system", "content": "You prove."},
+                                        {"role": "user", "content": "Prove t."}]
+    assert "prompt" not in request.body and request.body["max_tokens"] == 40
+
+
+async def test_log_probabilities_are_summed_from_either_endpoint() -> None:
+    """Best-first search ranks states by them: /completions takes `logprobs: 0` and answers
+    `token_logprobs`, /chat/completions takes `logprobs: true` and answers `content[].logprob`."""
+    async def with_logprobs(request: Seen) -> Reply:
+        chat = request.path.endswith("/chat/completions")
+        choice: dict[str, Any] = (
+            {"message": {"role": "assistant", "content": "simp"},
+             "logprobs": {"content": [{"token": "si", "logprob": -0.5},
+                                      {"token": "mp", "logprob": -0.25}]}} if chat
+            else {"text": "simp", "logprobs": {"tokens": ["si", "mp"],
+                                               "token_logprobs": [-1.0, -0.125]}})
+        if "logprobs" not in request.body:  # not asked: not returned
+            del choice["logprobs"]
+        return 200, {}, {"choices": [{"index": 0, "finish_reason": "stop", **choice}],
+                         "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+
+    params = SamplingParams(max_tokens=8, logprobs=True)
+    async with FakeServer(with_logprobs) as server, generator(server.url) as gen:
+        [[raw], [chat]] = await gen.generate(["x = x:::", (ChatMessage("user", "x = x"),)],
+                                             params=params)
+        [[plain]] = await gen.generate(["x = x:::"])
+    assert (raw.logprob, chat.logprob, plain.logprob) == (-1.125, -0.75, None)
+    asked = {r.path: r.body.get("logprobs") for r in server.seen if r.method == "POST"
+             and "logprobs" in r.body}
+    assert asked == {"/v1/completions": 0, "/v1/chat/completions": True}
+
+
+async def test_a_server_without_a_chat_template_says_so() -> None:
+    async def no_template(request: Seen) -> Reply:
+        return 400, {}, {"error": {"message": "As of transformers v4.44, default chat template "
+                                              "is no longer allowed"}}
+
+    async with FakeServer(no_template) as server, generator(
+            server.url, model_profile="goedel-v2") as gen:
+        with pytest.raises(GenerationError, match="profile goedel-v2 needs the model's chat"):
+            await gen.generate([(ChatMessage("user", "hi"),)])
 
 
 async def test_base_url_with_v1_suffix_is_accepted() -> None:

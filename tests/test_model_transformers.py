@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from prover.config import Settings
-from prover.model.base import BackendUnavailable, Completion, GenerationError, SamplingParams
+from prover.model.base import (
+    BackendUnavailable,
+    ChatMessage,
+    Completion,
+    GenerationError,
+    SamplingParams,
+)
 from prover.model.factory import create_generator
 from prover.model.transformers_backend import TransformersGenerator
 
@@ -170,3 +176,25 @@ def test_factory_names_the_missing_package(
     message = str(excinfo.value)
     assert "\n" not in message
     assert "torch" in message and "pip install 'lean-prover-service[transformers]'" in message
+
+
+async def test_chat_prompts_use_the_tokenizers_chat_template(tiny_chat_model: Path) -> None:
+    settings = tiny_settings(tiny_chat_model, model_profile="goedel-v2")
+    chat = (ChatMessage("system", "Be brief."), ChatMessage("user", "theorem t : True"))
+    async with TransformersGenerator(settings) as gen:
+        rendered = gen.render_chat(chat)
+        [[completion]] = await gen.generate([chat], 1, SamplingParams(max_tokens=5, seed=1))
+        [[same]] = await gen.generate([rendered], 1, SamplingParams(max_tokens=5, seed=1))
+    # The template's text, its BOS left to the tokenizer (added once, as for text prompts).
+    assert rendered == "Be brief.\n\nUser: theorem t : True\n\nAssistant:"
+    assert completion.text == same.text and completion.prompt_tokens == same.prompt_tokens
+
+
+async def test_a_chat_profile_on_a_model_without_template_fails_at_start(
+        tiny_model: Path) -> None:
+    gen = TransformersGenerator(tiny_settings(tiny_model, model_profile="kimina-prover"))
+    with pytest.raises(BackendUnavailable) as info:
+        await gen.start()
+    message = str(info.value)
+    assert "\n" not in message and "has no chat template" in message
+    assert "kimina-prover" in message and "deepseek-v1.5" in message

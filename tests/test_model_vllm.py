@@ -25,6 +25,7 @@ pytest.importorskip("vllm")
 from prover.config import Settings
 from prover.model.base import (
     BackendUnavailable,
+    ChatMessage,
     Completion,
     GenerationError,
     SamplingParams,
@@ -145,6 +146,30 @@ async def test_memory_failure_quotes_the_engines_cause_and_the_fix(tiny_model: P
     assert "memory" in message.split("Fix:")[0].lower(), message
     assert "See root cause above" not in message, message  # the root cause itself is quoted
     assert new_processes(before) == []
+
+
+async def test_a_chat_profile_on_a_model_without_template_fails_at_start(
+        tiny_model: Path) -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    gen = VllmGenerator(tiny_settings(tiny_model, model_profile="goedel-v2"),
+                        engine_kwargs={"enforce_eager": True})
+    with pytest.raises(BackendUnavailable) as info:
+        await gen.start()
+    message = str(info.value)
+    assert "\n" not in message and "has no chat template" in message and "goedel-v2" in message
+    assert new_processes(before) == []  # the engine it started is stopped
+
+
+async def test_chat_prompts_use_the_models_chat_template(tiny_chat_model: Path) -> None:
+    chat = (ChatMessage("system", "Be brief."), ChatMessage("user", "theorem t : True"))
+    async with VllmGenerator(tiny_settings(tiny_chat_model, model_profile="kimina-prover"),
+                             engine_kwargs={"enforce_eager": True}) as gen:
+        rendered = gen.render_chat(chat)
+        params = SamplingParams(max_tokens=6, seed=3)
+        [[answer]] = await gen.generate([chat], 1, params)
+        [[same]] = await gen.generate([rendered], 1, params)
+    assert rendered == "Be brief.\n\nUser: theorem t : True\n\nAssistant:"
+    assert (answer.text, answer.prompt_tokens) == (same.text, same.prompt_tokens)
 
 
 # ------------------------------------------------------------------------------ sampling

@@ -8,10 +8,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,15 @@ from prover.cli import main
 from prover.dataset_catalog import CATALOG
 from prover.dataset_fetch import sha256_of
 from prover.datasets import DatasetError, dataset_path, load_problems
+from prover.lean.checker import CheckRequest
+from prover.lean.verdict import CheckResult, Verdict
+from prover.model.base import Completion, Prompt, SamplingParams
+from prover.model.scripted import ScriptedGenerator
+from prover.profiles import PLAN_INSTRUCTION, get_profile
 from prover.prompts import full_code
 from tests.conftest import REPO, fake_cmd
 from tests.openai_stub import openai_stub
+from tests.test_lean_environments import env_table
 
 SHARED = REPO.parent / "shared" / "data" / "benchmarks"
 SIZES = {"putnambench": {"test": 672}, "putnambench-solutions": {"test": 672},
@@ -180,18 +187,72 @@ def test_answers_are_cut_from_the_completion_and_must_be_terms() -> None:
         "{f | f = 0}", "{f | f = 1}"]
 
 
+class RecordingGenerator(ScriptedGenerator):
+    """A scripted model that also keeps the sampling settings of each call."""
+
+    def __init__(self, script: Any) -> None:
+        super().__init__(script)
+        self.params: list[SamplingParams] = []
+
+    async def _generate(self, prompts: Sequence[Prompt], n: int,
+                        params: SamplingParams) -> list[list[Completion]]:
+        self.params.append(params)
+        return await super()._generate(prompts, n, params)
+
+
+class AnswerLean:
+    """Proves a file whose answer is `{f | f = 0}` and whose proof is `trivial`."""
+
+    async def check(self, request: CheckRequest) -> CheckResult:
+        proved = ":= {f | f = 0}" in request.code and "trivial" in request.code
+        return CheckResult(Verdict.PROVED if proved else Verdict.FAILED)
+
+
+async def test_a_chat_profile_is_asked_for_the_answer_in_its_own_format() -> None:
+    """Under goedel-v2 the answer is asked with the profile's chat prompt (the whole file, the
+    answer's `sorry` shown) at its sampling settings, read from the reply's Lean code, and the
+    proof is then searched as a chat too."""
+    from search import SearchConfig, search_with_answer
+
+    problem = next(p for p in load_problems("putnambench") if p.name == "putnam_1962_a2")
+    statement = problem.formal_statement.rstrip("\n")
+
+    def chat_model(prompt: Prompt, seed: int) -> str:
+        assert not isinstance(prompt, str), "a chat profile asks in chat messages"
+        asked = prompt[-1].content
+        if ":= sorry" in asked.split("theorem")[0]:  # the answer is still to be found
+            header = problem.header.replace(":= sorry", ":= {f | f = 0}")
+            return f"Plan: f = 0.\n```lean4\n{header}{statement}\n  sorry\n```"
+        return f"```lean4\n{statement}\n  trivial\n```"
+
+    generator = RecordingGenerator(chat_model)
+    profile = get_profile("goedel-v2")
+    result = await search_with_answer(problem, generator, AnswerLean(),
+                                      SearchConfig(algorithm="sampling", budget=10,
+                                                   concurrency=1),
+                                      params=profile.sampling(), mode="cot", profile=profile)
+    assert result.proved and result.proof is not None
+    assert submitted_answer(problem, result.proof) == "{f | f = 0}"
+    first = generator.prompts[0]
+    assert not isinstance(first, str) and PLAN_INSTRUCTION in first[-1].content
+    assert generator.params[0].max_tokens == profile.max_tokens  # the plan is not cut off
+
+
+async def test_a_search_the_profile_cannot_drive_is_refused_before_answers_are_asked() -> None:
+    from search import SearchConfig, SearchSetupError, search_with_answer
+
+    problem = next(p for p in load_problems("putnambench") if p.name == "putnam_1962_a2")
+    generator = ScriptedGenerator(lambda prompt, seed: "")
+    with pytest.raises(SearchSetupError, match="use --search repair or sampling"):
+        await search_with_answer(problem, generator, AnswerLean(),
+                                 SearchConfig(algorithm="rmaxts"), profile=get_profile("goedel-v2"))
+    assert generator.prompts == []
+
+
 def test_an_eval_on_a_putnambench_slice_runs_in_its_environment_and_says_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    envs, stats = {}, {}
-    for name, style, lean in (("v4_9", "old", "v4.9.0-rc1"), ("v4_27", "new", "v4.27.0")):
-        workspace = tmp_path / name
-        workspace.mkdir()
-        (workspace / "versions.env").write_text(
-            f"LEAN_TOOLCHAIN=leanprover/lean4:{lean}\nMATHLIB_REV=mathlib-of-{name}\n")
-        stats[name] = tmp_path / f"{name}.stats"
-        envs[name] = {"workspace": str(workspace), "workers": 1,
-                      "repl_cmd": fake_cmd(stats=str(stats[name]), style=style)}
+    envs, stats = env_table(tmp_path)  # v4_9 (old REPL style) and v4_27 (new)
     monkeypatch.setenv("PROVER_LEAN_ENVS", json.dumps(envs))
     monkeypatch.setenv("PROVER_LEAN_SANDBOX", "none")
     out = tmp_path / "out"
@@ -234,7 +295,7 @@ def test_an_eval_on_a_putnambench_slice_runs_in_its_environment_and_says_so(
 
 
 async def test_goals_are_computed_by_the_checking_lean_once() -> None:
-    from prover.lean import CheckRequest, CheckResult, LeanPool
+    from prover.lean import LeanPool
     from prover.lean.goals import GoalError, statement_goal
     from tests.conftest import fake_settings
 

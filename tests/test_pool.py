@@ -247,3 +247,20 @@ async def test_messages_keep_the_users_line_numbers() -> None:
     assert result.verdict is Verdict.FAILED
     error = next(m for m in result.messages if m.is_error)
     assert error.pos.line == 10  # header 7 lines, statement on 8, tactics on 9 and 10
+
+
+async def test_a_worker_killed_between_checks_is_restarted_for_the_next_one() -> None:
+    """A REPL killed while idle (the kernel's OOM killer, an operator) takes its header envs
+    with it: the next check elaborates the header afresh instead of failing on a stale env id."""
+    async with LeanPool(fake_settings(lean_workers=1)) as pool:
+        assert (await pool.check(proof("norm_num"))).verdict is Verdict.PROVED
+        (worker,) = pool._workers
+        repl = worker.session.proc
+        assert repl is not None
+        psutil.Process(repl.pid).kill()
+        for _ in range(1000):  # until the event loop has seen it die
+            if not repl.alive:
+                break
+            await asyncio.sleep(0.01)
+        result = await pool.check(proof("norm_num\n  -- after the kill"))
+        assert result.verdict is Verdict.PROVED, result

@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TRANSCRIPTS
+
 REPLAY = Path(__file__).resolve().parent / "fixtures" / "replay_repl.py"
 
 
-def _transcripts_dir():
-    p = Path(__file__).resolve().parents[2] / "shared/data/repl-transcripts"
-    if p.is_dir():
-        return p
-    env = os.environ.get("PROVER_TRANSCRIPTS_DIR")
-    return Path(env) if env and Path(env).is_dir() else None
-
-
-DIR = _transcripts_dir()
+DIR = TRANSCRIPTS if TRANSCRIPTS.is_dir() else None
 SKIP = "Lean REPL transcripts not found (looked in ../shared/data/repl-transcripts and " \
        "$PROVER_TRANSCRIPTS_DIR)"
 NAMES = sorted(p.name[:-len(".expected.out")] for p in DIR.glob("*.expected.out")

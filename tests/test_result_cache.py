@@ -12,11 +12,8 @@ import asyncio
 import random
 from pathlib import Path
 
-import pytest
-
 from prover.lean import CheckRequest, LeanPool, Verdict
 from prover.lean.results import MemoryResultCache, environment_identity, result_key
-from prover.lean.session import ReplSession
 from server.jobs import connect
 from server.result_cache import RedisResultCache
 from tests.conftest import fake_settings
@@ -50,20 +47,6 @@ def mixed_load(start: int, n: int) -> list[tuple[CheckRequest, Verdict]]:
             tactic = list(TACTICS)[i % 3]
             load.append((problem(i, tactic), TACTICS[tactic]))
     return load
-
-
-@pytest.fixture
-def commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The text of every command the pool's REPLs are sent."""
-    sent: list[str] = []
-    request = ReplSession.request
-
-    async def counting(self: ReplSession, req: dict[str, object], timeout: float) -> object:
-        sent.append(str(req.get("cmd", "")))
-        return await request(self, req, timeout)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ReplSession, "request", counting)
-    return sent
 
 
 async def test_verdicts_never_flip_on_resubmission_between_other_proofs() -> None:
@@ -121,6 +104,8 @@ async def test_the_key_holds_everything_that_decides_the_verdict(tmp_path: Path)
     assert key != result_key("env", code, None, allow_native_decide=False)
     assert key != result_key("env", code, statement, allow_native_decide=True)
     assert key != result_key("other env", code, statement, allow_native_decide=False)
+    assert key != result_key("env", code, statement, allow_native_decide=False,
+                             context="import Mathlib\nnamespace Foo\n")
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "lean-toolchain").write_text("leanprover/lean4:v4.9.0\n")

@@ -145,6 +145,33 @@ def test_prove_search_bfs_from_the_command_line_with_an_openai_server() -> None:
     assert all(p.endswith(":::") for p in stub.prompts)
 
 
+def test_prove_search_bfs_from_the_command_line_when_the_model_is_right_only_sometimes() -> None:
+    """The issue's check, as a user runs it: each of the K tactics of an expansion is `step`
+    only with probability 0.4, the others are wrong (failing, merged or refused by the
+    whole-file check), and `prover prove --search bfs` still finds the proof."""
+    from tests.openai_stub import openai_stub
+    from tests.test_cli import prover
+    from tests.test_cli_prove import env
+
+    rng = random.Random(3)
+    replies: list[list[str]] = []
+
+    def tactics(prompt: str) -> list[str]:
+        replies.append([rng.choice(("step", "step", *WRONG[:3])) for _ in range(6)])
+        return replies[-1]
+
+    with openai_stub(tactics) as stub:
+        done = prover("prove", "--statement", STATEMENT, "--header", "import Mathlib",
+                      "--search", "bfs", "--budget", "20", "--tactics", "6", "--json",
+                      **env(stub))
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["proved"] and out["verdict"] == "proved", out
+    assert out["proof"].endswith(":= by\n" + "\n".join(["  step"] * DEPTH))
+    wrong = {t for reply in replies for t in reply} - {"step"}
+    assert wrong >= {"fake_unsolved", "simp"}  # the model was wrong too, and not only once
+
+
 async def test_a_tactic_past_its_timeout_is_a_failed_edge_and_the_search_goes_on() -> None:
     """The hanging tactic is the likeliest at every state; each time it runs out its timeout
     the REPL is restarted, and the search reopens its session and replays the path it needs."""

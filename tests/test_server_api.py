@@ -101,6 +101,14 @@ async def test_verify_timeout_field_limits_the_check() -> None:
         assert r.status_code == 422
 
 
+async def test_repair_settings_below_zero_are_422() -> None:
+    async with asgi_client(create_app(settings())) as client:
+        for field in ("rounds", "corrections"):
+            r = await client.post("/v1/prove", json={"formal_statement": STATEMENT,
+                                                     "search": "repair", field: -1})
+            assert r.status_code == 422 and error_of(r)["details"][0]["loc"] == [field]
+
+
 async def test_a_statement_that_is_not_a_theorem_is_422_with_its_reason() -> None:
     async with asgi_client(create_app(settings())) as client:
         r = await client.post("/v1/verify", json={"code": GOOD, "statement": "def x := 1"})
@@ -439,14 +447,17 @@ async def test_cancelling_a_queued_job(redis_url: str) -> None:
 async def test_healthz_reports_workers_backend_and_redis(redis_server: RedisServer,
                                                          redis_url: str) -> None:
     app = create_app(settings(redis_url, lean_workers=2, model_backend="openai",
-                              openai_base_url="http://127.0.0.1:9"))
+                              openai_base_url="http://127.0.0.1:9",
+                              model_profile="goedel-v2"))
     async with asgi_client(app) as client:
         r = await client.get("/healthz")
         assert r.status_code == 200
         body = r.json()
         assert [(e["name"], e["lean_version"], e["default"])
                 for e in body.pop("environments")] == [("v4_9", "4.9.0-rc1", True)]
+        # The page preselects the search that suits the workers' prover profile.
         assert body == {"status": "ok", "lean_workers": 2, "model_backend": "openai",
+                        "model_profile": "goedel-v2", "default_search": "repair",
                         "redis": True}
         redis_server.stop()
         try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from prover.lean import policy
+from prover.lean.names import declared_theorems
 from prover.lean.source import (
     StatementError,
-    declared_theorems,
     mask_comments_and_strings,
     parse_statement,
     split_source,

@@ -8,6 +8,10 @@ parse.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+
 import pytest
 
 from prover.lean import LeanPool
@@ -159,3 +163,76 @@ async def test_sessions_over_http() -> None:
         r = await client.post(url, json={"state": 0, "tactic": "step"})
         assert r.status_code == 410 and error_of(r)["code"] == "session_ended"
         assert (await client.delete("/v1/sessions/never")).status_code == 404
+
+
+async def test_sessions_over_http_per_key_with_the_whole_file_check_and_parse_errors() -> None:
+    """What a step-prover client of the service sees: keys, each key's cap, a proof closed in
+    tactic mode but refused by the file check answered as an error, and the session going on."""
+    app = create_app(settings(lean_workers=1, api_keys="k1,k2", sessions_per_key=1))
+    k1, k2 = ({"Authorization": f"Bearer {k}"} for k in ("k1", "k2"))
+    body = {"header": HEADER, "statement": STAIRS}
+    async with asgi_client(app) as client:
+        assert (await client.post("/v1/sessions", json=body)).status_code == 401
+        r = await client.post("/v1/sessions", json=body, headers=k1)
+        assert r.status_code == 201, r.text
+        url = f"/v1/sessions/{r.json()['session_id']}/tactics"
+        r = await client.post("/v1/sessions", json=body, headers=k1)
+        assert r.status_code == 429 and error_of(r)["code"] == "too_many_sessions"
+        assert (await client.post("/v1/sessions", json=body, headers=k2)).status_code == 201
+        r = await client.post(url, json={"state": 0, "tactic": "fake_unsolved"}, headers=k1)
+        assert r.status_code == 200 and set(r.json()) == {"error"}
+        assert "whole-file check" in r.json()["error"]
+        r = await client.post(url, json={"state": 0, "tactic": "exact (("}, headers=k1)
+        assert r.status_code == 200 and set(r.json()) == {"error"}
+        r = await client.post(url, json={"state": 0, "tactic": "step"}, headers=k1)
+        assert r.json()["goals"] == ["⊢ stairs 2"]
+
+
+async def test_an_expired_session_over_http_is_410_saying_so() -> None:
+    app = create_app(settings(lean_workers=1, session_idle_s=1e-6))  # expired at the next call
+    async with asgi_client(app) as client:
+        r = await client.post("/v1/sessions", json={"header": HEADER, "statement": STAIRS})
+        assert r.status_code == 201, r.text
+        r = await client.post(f"/v1/sessions/{r.json()['session_id']}/tactics",
+                              json={"state": 0, "tactic": "step"})
+        assert r.status_code == 410 and error_of(r)["code"] == "session_expired"
+        assert "expired" in error_of(r)["message"]
+        assert "PROVER_SESSION_IDLE_S" in error_of(r)["message"]
+
+
+async def test_a_cancelled_tactic_leaves_the_other_sessions_on_its_worker_alone() -> None:
+    """A cancelled search (or MCP call) abandons its tactic; the REPL it ran on holds other
+    clients' sessions too, so the tactic finishes there instead of the REPL being killed."""
+    s = fake_settings(None, lean_sandbox="none", lean_workers=1, tactic_workers=1)
+    async with LeanPool(s) as pool:
+        sessions = TacticSessions(pool)
+        mine, _ = await sessions.open(header=HEADER, statement=STAIRS, owner="search")
+        theirs, _ = await sessions.open(header=HEADER, statement=STAIRS, owner="client")
+        slow = asyncio.ensure_future(sessions.apply(mine, 0, "step -- fake:sleep=0.5"))
+        await asyncio.sleep(0.1)  # the tactic is in the REPL
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        after = await sessions.apply(theirs, 0, "step")
+        assert after.kind == "state" and after.goals == ("⊢ stairs 2",)
+        assert (await sessions.apply(mine, 0, "step")).kind == "state"
+
+
+async def test_a_worker_that_died_between_requests_ends_its_sessions_clearly() -> None:
+    """Not a Lean error from a fresh REPL that never saw the session's proof states."""
+    s = fake_settings(None, lean_sandbox="none", lean_workers=1, tactic_workers=1)
+    async with LeanPool(s) as pool:
+        sessions = TacticSessions(pool)
+        sid, _ = await sessions.open(header=HEADER, statement=STAIRS)
+        (host,) = sessions._hosts
+        assert host.repl.proc is not None
+        proc = host.repl.proc
+        os.kill(proc.pid, signal.SIGKILL)  # e.g. the kernel's OOM killer
+        for _ in range(500):  # until the event loop has reaped it
+            if not proc.alive:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(SessionGone, match="Lean worker stopped"):
+            await sessions.apply(sid, 0, "step")
+        again, _ = await sessions.open(header=HEADER, statement=STAIRS)
+        assert (await sessions.apply(again, 0, "step")).kind == "state"  # a fresh REPL serves

@@ -9,7 +9,6 @@ module (`python -m tests.test_worker child ...`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import os
@@ -31,6 +30,7 @@ from server.checkpoints import LatestWriter
 from server.jobs import GROUP, JobStatus, JobStore, connect
 from server.worker import run_worker
 from tests.conftest import REPO, fake_settings
+from tests.server_support import worker
 
 STATEMENT = "theorem t1 (a : Nat) : a = a"
 FAILING = "  simp\n  fail\n```\n"  # one verified step, then an error: never a proof
@@ -63,19 +63,6 @@ def worker_settings(redis_url: str, **values: object) -> Settings:
     values = {"lean_sandbox": "none", "redis_url": redis_url, "worker_jobs": 1,
               "job_claim_idle_s": 1.5, **values}
     return fake_settings(**values)
-
-
-@contextlib.asynccontextmanager
-async def worker(settings: Settings, generator: Scripted,
-                 name: str = "w-test") -> AsyncIterator[asyncio.Task[None]]:
-    async with Runtime(settings, generator=generator, pool=LeanPool(settings)) as runtime:
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_worker(settings, name, runtime=runtime, stop=stop))
-        try:
-            yield task
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture
@@ -144,6 +131,24 @@ async def test_a_prove_job_runs_to_its_result_with_ordered_events(redis_url, sto
     assert await store.status_counts() == {"queued": 0, "running": 0, "succeeded": 1,
                                            "failed": 0, "cancelled": 0}
     assert await store.client.xlen(store.queue_key) == 0  # acknowledged and deleted
+
+
+async def test_a_repair_job_reports_rounds_and_the_round_that_proved(redis_url, store):
+    def model(prompt: Any, seed: int) -> str:
+        fixed = len(prompt) > 1  # a correction turn follows the first answer
+        tactic = "rfl" if fixed else "fail"
+        return f"```lean4\ntheorem t1 (a : Nat) : a = a := by\n  {tactic}\n```"
+
+    gen = Scripted(model)
+    job, _ = await store.submit("prove", prove_request(budget=20, search="repair", samples=2,
+                                                       corrections=1, rounds=2))
+    async with worker(worker_settings(redis_url, model_profile="goedel-v2"), gen):
+        events = await events_until_result(store, job.id)
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress[-1]["round"] == 1 and progress[-1]["rounds"] == 2
+    result = events[-1]["result"]
+    assert result["proved"] is True and result["round"] == 1
+    assert result["proof"].endswith("theorem t1 (a : Nat) : a = a := by\n  rfl")
 
 
 async def test_an_rmaxts_job_that_finds_no_proof_still_succeeds_with_its_tree(redis_url, store):

@@ -50,7 +50,7 @@ class BackendError(Exception):
 @dataclass(frozen=True)
 class ProveSpec:
     problem: Problem
-    search: str = "rmaxts"
+    search: str | None = None  # None: the prover profile's (PROVER_MODEL_PROFILE) default
     budget: int = 128
     concurrency: int = 32
     seed: int = 0
@@ -217,11 +217,14 @@ class LocalBackend(Backend):
         return await (await self.pool(lean_env)).check(request)
 
     async def prove(self, spec: ProveSpec, owner: str, progress: Progress) -> dict[str, Any]:
-        from search import SearchConfig, search_proof
+        from prover.profiles import get_profile
+        from search import SearchConfig, search_with_answer
 
+        profile = get_profile(self.settings.model_profile)
+        algorithm = spec.search or profile.default_search
         pool, generator = await self.pool(spec.lean_env), await self.generator()
-        job = self._new_job("prove", spec.job_request())
-        job.tree = _TreeFold() if spec.search == "rmaxts" else None
+        job = self._new_job("prove", {**spec.job_request(), "search": algorithm})
+        job.tree = _TreeFold() if algorithm in ("rmaxts", "bfs") else None
         verdicts: Counter[str] = Counter()
 
         def on_progress(p: SearchProgress) -> None:
@@ -230,15 +233,18 @@ class LocalBackend(Backend):
             if p.tree_delta is not None and job.tree is not None:
                 job.tree.add(p.tree_delta)
             job.progress = {"samples": p.samples, "budget": p.budget,
-                            "tree_size": p.tree_size, "verdicts": dict(verdicts)}
+                            "tree_size": p.tree_size, "verdicts": dict(verdicts),
+                            **({} if p.round is None else {"round": p.round,
+                                                           "rounds": p.rounds})}
             progress(job.progress)
 
-        config = SearchConfig(algorithm=spec.search, budget=spec.budget,  # type: ignore[arg-type]
+        config = SearchConfig(algorithm=algorithm, budget=spec.budget,  # type: ignore[arg-type]
                               concurrency=spec.concurrency, seed=spec.seed)
         async with self._running(job):
-            result = await search_proof(
-                spec.problem, generator, pool, config,
-                mode=cast(PromptMode, self.settings.model_prompt), progress=on_progress)
+            result = await search_with_answer(
+                spec.problem, generator, pool, config, params=profile.sampling(),
+                mode=cast(PromptMode, self.settings.model_prompt), progress=on_progress,
+                profile=profile)
         job.status, job.result = "succeeded", result.to_json()
         return {**job.result, "job_id": job.id}
 

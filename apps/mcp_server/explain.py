@@ -62,9 +62,10 @@ _REJECTION_HINTS: tuple[tuple[str, str], ...] = (
      "a new `axiom` would prove anything: state it as a `theorem` and prove it"),
     ("no named theorem",
      "the code declares no `theorem`/`lemma`: wrap the proof in a named theorem"),
-    ("not declared at the top level",
-     "the theorem is inside a `namespace`/`section` or misnamed: declare it at the top level "
-     "with the statement's name"),
+    ("is not declared",
+     "no theorem in the code has the statement's full name: a theorem inside `namespace X` is "
+     "`X.name`, so declare it with the statement's name, or give the statement by its full "
+     "name (`theorem X.name ...`)"),
     ("defines new syntax",
      "new notation or macros are not allowed in a checked proof: write terms out"),
     ("metaprogramming", "proofs may not use Lean's meta API: use ordinary tactics"),

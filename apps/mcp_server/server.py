@@ -58,7 +58,8 @@ it); replace the `sorry`s of a file with `fill_sorries`; ask for the next tactic
 answer into what to change with `explain_verdict`. Lean code is Lean 4 with Mathlib, as pinned by
 the server (ask `verify` with `lean_env` omitted)."""
 
-Search = Literal["rmaxts", "sampling"]
+Search = Literal["rmaxts", "sampling"]  # fill_sorries: whole proofs in V1.5's format
+ProveSearch = Literal["rmaxts", "sampling", "repair", "bfs"]
 T = TypeVar("T")
 
 
@@ -126,6 +127,8 @@ def _search_note(p: dict[str, Any]) -> str:
     note = f"{p.get('samples', 0)}/{p.get('budget')} samples"
     if p.get("tree_size"):
         note += f", tree of {p['tree_size']} nodes"
+    if p.get("round") is not None:
+        note += f", correction round {p['round']}/{p.get('rounds')}"
     verdicts = p.get("verdicts") or {}
     if verdicts:
         note += ", " + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
@@ -192,12 +195,16 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         header: Annotated[str | None, Field(description=(
             "Lean header for `statement` (imports, `open`s, helper lemmas); default "
             "`import Mathlib` and DeepSeek-Prover's opens."))] = None,
-        search: Annotated[Search, Field(description=(
-            "`rmaxts`: tree search that resumes from partial proofs (stronger); `sampling`: "
-            "independent whole proofs."))] = "rmaxts",
+        search: Annotated[ProveSearch | None, Field(description=(
+            "`rmaxts`: tree search that resumes from partial proofs (DeepSeek-Prover-V1.5); "
+            "`sampling`: independent whole proofs; `repair`: Lean's errors go back to a chat "
+            "prover for corrected proofs; `bfs`: best-first tactic search with a step prover. "
+            "Default: the server's prover profile's (rmaxts for deepseek-v1.5, repair for "
+            "goedel-v2 and kimina-prover, sampling for deepseek-v2)."))] = None,
         budget: Annotated[int, Field(ge=1, description=(
-            "Samples to spend (each is one model completion checked by Lean); more finds "
-            "more proofs and takes longer."))] = 64,
+            "Samples to spend (each is one model completion checked by Lean, corrections "
+            "included; expansions with `bfs`); more finds more proofs and takes longer."))
+        ] = 64,
         seed: Annotated[int, Field(ge=0, description="Sampling seed.")] = 0,
         lean_env: Annotated[str | None, Field(description=(
             "The Lean environment (toolchain and Mathlib) to check proofs in, by name; "
@@ -332,7 +339,12 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         statement matches. Each problem has the `name` that `prove` takes as `problem`, its
         `split` and its `formal_statement` (also usable as `prove`'s `statement`)."""
         with _tool_errors():
-            found = search_problems(await _dataset(dataset), query, split)
+            indexed = await _dataset(dataset)
+            splits = sorted({p.split for _, p in indexed})
+            if split is not None and split not in splits:  # else an empty list, unexplained
+                raise ToolError(f"dataset {dataset} has no split {split!r}: give one of "
+                                f"{', '.join(splits)}, or omit `split` to search them all")
+            found = search_problems(indexed, query, split)
         return {"dataset": dataset, "total": len(found), "problems": [
             {"name": key, "split": p.split, "formal_statement": p.formal_statement}
             for key, p in found[:limit]]}
@@ -383,8 +395,9 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
         return found
 
     @mcp.resource("prover://jobs/{job_id}/tree", mime_type="application/json",
-                  description="A prove job's RMaxTS search tree (nodes with their tactic "
-                  "states, visit statistics, the proof path), as GET /v1/jobs/{id}/tree")
+                  description="A prove job's RMaxTS or best-first search tree (nodes with "
+                  "their tactic states, visit statistics, the proof path), as "
+                  "GET /v1/jobs/{id}/tree")
     async def job_tree(job_id: str) -> dict[str, Any]:
         found = await backend.tree(job_id) if _JOB_ID.fullmatch(job_id) else None
         if found is None:

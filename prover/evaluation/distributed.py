@@ -38,6 +38,10 @@ def job_request(spec: EvalSpec, item: Item) -> dict[str, Any]:
         "budget": spec.budget,
         "concurrency": spec.concurrency,
         "lean_env": spec.lean_env,
+        "profile": spec.profile,
+        "samples": spec.samples,
+        "corrections": spec.corrections,
+        "rounds": spec.rounds,
     }
 
 
@@ -73,14 +77,21 @@ async def queue_solver(spec: EvalSpec, settings: Settings) -> AsyncIterator[Solv
 
 async def eval_job(ctx: Any) -> dict[str, Any]:
     """The worker's side: search one (problem, run) and return its results.jsonl row."""
-    from search import SearchConfig, SearchProgress, SearchSetupError, search_with_answer
+    from prover.evaluation.runner import search_config
+    from prover.profiles import get_profile
+    from search import SearchProgress, SearchSetupError, search_with_answer
 
     request = ctx.job.request
     problem = Problem(**request["problem"])
     item = Item(request["key"], problem, int(request["run"]),
                 cast(PromptMode, request["mode"]), int(request["seed"]))
-    config = SearchConfig(algorithm=request["search"], budget=int(request["budget"]),
-                          concurrency=int(request["concurrency"]), seed=item.seed)
+    # Jobs queued by an older `prover eval` carry no profile or repair settings: the defaults.
+    known = {k: request[k] for k in ("profile", "samples", "corrections", "rounds")
+             if k in request}
+    spec = EvalSpec(dataset="", search=request["search"], budget=int(request["budget"]),
+                    concurrency=int(request["concurrency"]), **known)
+    config = search_config(spec, item.seed)
+    profile = get_profile(spec.profile)
 
     def progress(p: SearchProgress) -> None:
         ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size)
@@ -88,8 +99,9 @@ async def eval_job(ctx: Any) -> dict[str, Any]:
     try:
         pool = ctx.runtime.environments.pool_for(request.get("lean_env"))
         result = await search_with_answer(problem, ctx.runtime.generator, pool, config,
-                                    mode=item.mode, progress=progress,
-                                    checkpoint_store=ctx.checkpoint)
+                                          params=profile.sampling(), mode=item.mode,
+                                          progress=progress, checkpoint_store=ctx.checkpoint,
+                                          profile=profile)
     except SearchSetupError as exc:
         return row_of(item, None, str(exc))
     return row_of(item, result)

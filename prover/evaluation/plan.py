@@ -40,6 +40,10 @@ class EvalSpec:
     seed: int = 0
     concurrency: int = 32  # samples in flight per problem
     lean_env: str | None = None  # the Lean environment the proofs are checked in
+    profile: str = "deepseek-v1.5"  # prover/profiles.py
+    samples: int = 8  # repair: first-round samples, corrections per failed attempt, rounds
+    corrections: int = 2
+    rounds: int = 2
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

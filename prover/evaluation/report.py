@@ -81,6 +81,7 @@ def summarize(spec: EvalSpec, items: Sequence[Item], rows: Sequence[dict[str, An
         "problems": len(keys),
         "proved": len(proved & set(keys)),
         "pass_rate": round(len(proved & set(keys)) / len(keys), 6) if keys else 0.0,
+        "profile": spec.profile,
         "search": spec.search,
         "budget": spec.budget,
         "runs": spec.runs,
@@ -101,9 +102,11 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{summary['proved']}/{summary['problems']} proved, "
         f"pass rate {summary['pass_rate']:.1%}",
         "",
-        "| dataset | split | search | budget | runs | mode | problems | proved | pass rate |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        f"| {summary['dataset']} | {summary['split']} | {summary['search']} | "
+        "| dataset | split | profile | search | budget | runs | mode | problems | proved "
+        "| pass rate |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| {summary['dataset']} | {summary['split']} | {summary.get('profile', '')} | "
+        f"{summary['search']} | "
         f"{summary['budget']} | {summary['runs']} | {summary['mode']} | {summary['problems']} | "
         f"{summary['proved']} | {summary['pass_rate']:.2%} |",
         "",
@@ -183,7 +186,10 @@ def compare(first: Path, second: Path) -> str:
     lines = []
     for out, s, mine in ((first, sa, a), (second, sb, b)):
         rate = f", pass rate {s['pass_rate']:.2%}" if "pass_rate" in s else ""
-        lines.append(f"{out}: {len(mine)} proved{rate}")
+        # Summaries written before profiles existed were all DeepSeek-Prover-V1.5 runs.
+        how = (f" [{s.get('profile', 'deepseek-v1.5')}, {s['search']} x {s['budget']}]"
+               if "search" in s else "")
+        lines.append(f"{out}{how}: {len(mine)} proved{rate}")
     lines.append(f"both: {len(a & b)}")
     for out, only in ((first, sorted(a - b)), (second, sorted(b - a))):
         lines.append(f"only {out} ({len(only)}):")

@@ -22,6 +22,7 @@ from prover.evaluation.plan import EvalSpec, Item, checkpoint_path, plan
 from prover.evaluation.report import write_reports
 from prover.evaluation.store import ResultStore
 from prover.model.base import Generator, SamplingParams
+from prover.profiles import get_profile
 from search import SearchConfig, SearchResult, SearchSetupError, Verifier, search_with_answer
 from search.loop import run_slots
 
@@ -49,6 +50,14 @@ def eval_id(spec: EvalSpec) -> str:
     return hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def search_config(spec: EvalSpec, seed: int, checkpoint: Path | None = None) -> SearchConfig:
+    """The search one (problem, run) of the evaluation runs."""
+    return SearchConfig(algorithm=spec.search,  # type: ignore[arg-type]
+                        budget=spec.budget, concurrency=spec.concurrency, seed=seed,
+                        checkpoint=checkpoint, samples=spec.samples,
+                        corrections=spec.corrections, rounds=spec.rounds)
+
+
 def local_solver(spec: EvalSpec, out: Path, generator: Generator, verifier: Verifier,
                  params: SamplingParams | None = None,
                  check_timeout: float | None = None) -> Solver:
@@ -56,13 +65,12 @@ def local_solver(spec: EvalSpec, out: Path, generator: Generator, verifier: Veri
 
     async def solve(item: Item) -> dict[str, Any]:
         ck = checkpoint_path(out, item) if spec.search == "rmaxts" else None
-        config = SearchConfig(algorithm=spec.search,  # type: ignore[arg-type]
-                              budget=spec.budget, concurrency=spec.concurrency,
-                              seed=item.seed, checkpoint=ck)
+        config = search_config(spec, item.seed, ck)
         try:
             result = await search_with_answer(item.problem, generator, verifier, config,
-                                        params=params, mode=item.mode,
-                                        check_timeout=check_timeout)
+                                              params=params, mode=item.mode,
+                                              check_timeout=check_timeout,
+                                              profile=get_profile(spec.profile))
         except SearchSetupError as exc:
             return row_of(item, None, str(exc))
         row = row_of(item, result)

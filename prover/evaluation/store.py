@@ -36,11 +36,15 @@ class ResultStore:
         wanted = self.spec.to_json()
         if config.exists():
             saved = json.loads(config.read_text(encoding="utf-8"))
-            # Directories written before a setting existed resume with it (lean_env: they
-            # ran in the one environment there was).
-            differing = sorted(k for k in wanted if k in saved and saved[k] != wanted[k])
+            # A setting added after the directory was written had its default value then
+            # (profile deepseek-v1.5, ...); lean_env excepted: such a directory ran in the one
+            # environment there was, so it resumes in whichever is asked for now.
+            defaults = {**EvalSpec(dataset=self.spec.dataset).to_json(),
+                        "lean_env": wanted.get("lean_env")}
+            saved = {k: saved.get(k, defaults.get(k)) for k in wanted}
+            differing = sorted(k for k in wanted if saved[k] != wanted[k])
             if differing:
-                detail = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted[k]!r} now"
+                detail = ", ".join(f"{k}: {saved[k]!r} there, {wanted[k]!r} now"
                                    for k in differing)
                 raise EvalDirError(
                     f"{self.out} holds an evaluation with other settings ({detail}); "

@@ -14,14 +14,16 @@ from dataclasses import dataclass, replace
 
 from prover.config import Settings
 from prover.lean import fused, policy
+from prover.lean.names import qualify, scan
 from prover.lean.protocol import Message
 from prover.lean.session import EnvFailure, ReplSession
 from prover.lean.source import (
+    ContextError,
     SplitSource,
     Statement,
-    declared_theorems,
     parse_statement,
     split_source,
+    split_with_context,
 )
 from prover.lean.verdict import (
     CheckResult,
@@ -42,6 +44,9 @@ class CheckRequest:
     timeout: float | None = None  # seconds for the proof; the configured default when None
     all_tactics: bool = False  # also return per-tactic goals (for tree search)
     use_cache: bool = True  # False: never answer from the results cache (always run Lean)
+    # The trusted text the file begins with, in which the statement is elaborated (a LeanDojo
+    # theorem's file before it: its namespace, `open`s, `variable`s, earlier definitions).
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class PreparedCheck:
     statement: Statement | None
     targets: tuple[str, ...]
     timeout: float
+    namespace: str = ""  # the namespace the header (a context) leaves open
 
 
 def prepare(request: CheckRequest, settings: Settings) -> PreparedCheck | CheckResult:
@@ -59,7 +65,13 @@ def prepare(request: CheckRequest, settings: Settings) -> PreparedCheck | CheckR
     Raises `StatementError` when the given statement is not a theorem declaration: that is a
     caller's mistake, not a verdict about the proof.
     """
-    split = split_source(request.code)
+    if request.context:
+        try:
+            split = split_with_context(request.code, request.context)
+        except ContextError as exc:
+            return CheckResult(Verdict.REJECTED, rejection=str(exc))
+    else:
+        split = split_source(request.code)
     statement = parse_statement(request.statement) if request.statement is not None else None
     scanned = split.header_rest + split.body
     violation = policy.scan(scanned, allow_native_decide=settings.allow_native_decide)
@@ -70,10 +82,17 @@ def prepare(request: CheckRequest, settings: Settings) -> PreparedCheck | CheckR
     open_end = fused.open_tail(split.body)
     if open_end is not None:
         return CheckResult(Verdict.REJECTED, rejection=open_end)
+    # The namespace the header leaves open (a context's `namespace`, or none), then the body's
+    # theorems under their full names.
+    start = scan(split.header_rest).namespace
+    declared = tuple(dict.fromkeys(d.name for d in scan(split.body, start).declared))
     if statement is not None:
-        targets: tuple[str, ...] = (statement.name,)
+        target = qualify(start, statement.name.rstrip("."))  # `t.{u}` stops at the dot
+        if target not in declared:
+            return CheckResult(Verdict.REJECTED, rejection=_not_declared(target, declared))
+        targets: tuple[str, ...] = (target,)
     else:
-        targets = tuple(dict.fromkeys(declared_theorems(split.body)))
+        targets = declared
         if not targets:
             return CheckResult(
                 Verdict.REJECTED,
@@ -81,7 +100,17 @@ def prepare(request: CheckRequest, settings: Settings) -> PreparedCheck | CheckR
                 "(give --statement, or name the theorem instead of using `example`)",
             )
     timeout = request.timeout if request.timeout is not None else settings.lean_timeout
-    return PreparedCheck(request, split, statement, targets, timeout)
+    return PreparedCheck(request, split, statement, targets, timeout, start)
+
+
+def _not_declared(target: str, declared: tuple[str, ...]) -> str:
+    """Why a file that lacks the asked theorem is refused, naming what it declares instead."""
+    short = target.rpartition(".")[2]
+    alike = [d for d in declared if d.rpartition(".")[2] == short]
+    hint = (f"; it declares {', '.join(f'`{d}`' for d in alike)}: a theorem is named by its "
+            "namespace too (write the statement as `theorem <Namespace>.<name>`, or give it with "
+            "its context)") if alike else ""
+    return f"theorem `{target}` is not declared in the file{hint}"
 
 
 def _env_failure(failure: EnvFailure, what: str, started: float) -> CheckResult:
@@ -117,7 +146,7 @@ def judge_audit(
         errors = [m.data for m in found if m.is_error]
         if errors:
             return (Verdict.REJECTED, (),
-                    f"theorem `{name}` is not declared at the top level ({errors[0][:200]})")
+                    f"theorem `{name}` is not declared as `_root_.{name}` ({errors[0][:200]})")
         answer = _one_answer(found)
         parsed = parse_axioms(answer.data) if answer is not None else None
         if parsed is None:
@@ -153,7 +182,7 @@ async def run_check(session: ReplSession, check: PreparedCheck, settings: Settin
     if isinstance(header, EnvFailure):
         return _env_failure(header, "the header", started)
     reference = session.ref_name if check.statement is not None else None
-    lay = fused.layout(split, check.statement, reference, check.targets)
+    lay = fused.layout(split, check.statement, reference, check.targets, check.namespace)
     resp = await session.command(
         lay.text, header, check.timeout, all_tactics=check.request.all_tactics
     )

@@ -10,6 +10,9 @@ by the line they are reported at. The layout keeps every check of the three-comm
     then        one audit query per line (`#print axioms`, `pp.all` `#check`s)
 
 - The reference comes first, so nothing the proof declares can change how the statement reads.
+  A namespaced statement's reference is declared `_root_.<private name>`, inside the namespace
+  the header (a statement's context) leaves open and, for `theorem C.t`, wrapped in
+  `namespace C ... end C`: it reads as the theorem would, and stays at the top level.
 - The fence ends with an identifier, which no syntax can extend: whatever the body starts with
   (say an indented `where ...`) cannot continue the reference's `sorry` term. The body then fails
   to parse exactly as it would on its own.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from prover.lean.names import ROOT
 from prover.lean.protocol import CommandResponse, Message, Pos, Sorry, TacticInfo
 from prover.lean.source import SplitSource, Statement, mask_comments_and_strings
 
@@ -88,13 +92,26 @@ class Layout:
         return "audit" if self.audit_index(pos.line) is not None else "after"
 
 
+def reference_declaration(statement: Statement, reference: str, namespace: str = "") -> str:
+    """The statement under the reference name, elaborated where the asked theorem would be: in
+    the namespace the header leaves open and, for `theorem C.t`, inside namespace C too (as Lean
+    does for a dotted declaration name). The reference itself stays at the top level."""
+    name = statement.name.rstrip(".")  # `t.{u}` stops at the dot
+    own = "" if name.startswith(ROOT) else name.rpartition(".")[0]
+    if not own and not namespace:
+        return statement.declaration(reference)
+    text = statement.declaration(ROOT + reference)
+    return f"namespace {own}\n{text}\nend {own}" if own else text
+
+
 def layout(
     split: SplitSource, statement: Statement | None, reference: str | None,
-    targets: tuple[str, ...],
+    targets: tuple[str, ...], namespace: str = "",
 ) -> Layout:
     prelude = ""
     if statement is not None and reference is not None:
-        prelude = f"{statement.declaration(reference)}\n#print axioms _root_.{reference}\n"
+        declaration = reference_declaration(statement, reference, namespace)
+        prelude = f"{declaration}\n#print axioms _root_.{reference}\n"
     body = split.body if split.body.endswith("\n") else split.body + "\n"
     audit = audit_lines(targets, reference if statement is not None else None)
     prelude_lines = prelude.count("\n")

@@ -150,7 +150,8 @@ class LeanPool:
             self._count(prepared)
             return prepared
         verdict_key = result_key(self._environment, request.code, request.statement,
-                                 allow_native_decide=self.settings.allow_native_decide)
+                                 allow_native_decide=self.settings.allow_native_decide,
+                                 context=request.context)
         # Tactic infos are not kept, and their proof states belong to one caller.
         key = verdict_key if self.cache is not None and not request.all_tactics else None
         if key is not None and request.use_cache:

@@ -21,7 +21,7 @@ from prover.config import Settings
 from prover.lean.verdict import CheckResult, Verdict
 
 # Bump whenever a change to the checker can change a verdict: old entries then stop matching.
-CHECKER_VERSION = "fused-1"
+CHECKER_VERSION = "fused-2"
 DEFINITIVE = frozenset({Verdict.PROVED, Verdict.FAILED, Verdict.INCOMPLETE, Verdict.REJECTED})
 # Files of a Lean workspace that pin what `import` brings in.
 PIN_FILES = ("lean-toolchain", "lake-manifest.json", "lakefile.lean", "lakefile.toml")
@@ -78,11 +78,12 @@ def environment_identity(settings: Settings) -> str:
 
 
 def result_key(
-    environment: str, code: str, statement: str | None, *, allow_native_decide: bool
+    environment: str, code: str, statement: str | None, *, allow_native_decide: bool,
+    context: str | None = None,
 ) -> str:
     """The cache key of one check; anything that can change its verdict is in it."""
     material = json.dumps(
-        [CHECKER_VERSION, environment, code, statement, allow_native_decide],
+        [CHECKER_VERSION, environment, code, statement, allow_native_decide, context],
         ensure_ascii=False,
     )
     return hashlib.sha256(material.encode()).hexdigest()

@@ -163,6 +163,9 @@ class ReplSession:
         raise RuntimeError(f"the REPL answered a command with {type(answer).__name__}")
 
     async def header_env(self, split: SplitSource) -> int | EnvFailure:
+        # A process that died since its last request (killed, out of memory) takes its env ids
+        # with it: restart it first, so the cache below is not read for a process that is gone.
+        await self.ensure_started()
         key = split.key
         env = self.headers.get(key)
         if env is not None:

@@ -200,7 +200,64 @@ def parse_statement(text: str) -> Statement:
     return Statement(name=match.group("name"), signature=signature)
 
 
-def declared_theorems(body: str) -> tuple[str, ...]:
-    """Names of `theorem`/`lemma` declarations in a body, in order."""
-    masked = mask_comments_and_strings(body)
-    return tuple(m.group("name") for m in _DECL.finditer(masked))
+class ContextError(ValueError):
+    """The file does not begin with the statement's context."""
+
+
+def split_with_context(code: str, context: str) -> SplitSource:
+    """Split a file that begins with `context`, the trusted text before its theorem (a LeanDojo
+    theorem's file up to the declaration): the whole context becomes the header, so the statement
+    can be elaborated right after it, where it means what it meant in its own file.
+
+    Raises ContextError when `code` does not begin with `context`.
+    """
+    if context and not context.endswith("\n"):
+        context += "\n"
+    if not code.startswith(context):
+        raise ContextError(
+            "the file does not begin with the statement's context (the text before the theorem "
+            "it was given with); keep that text unchanged and add only the proof after it"
+        )
+    head = split_source(context)
+    if not mask_comments_and_strings(head.body).strip():
+        return split_source(code)  # a plain header (imports, `open`s): split as always
+    rest_start = len(context) - len(head.header_rest) - len(head.body)
+    cut = _declaration_prefix_start(context)
+    return SplitSource(
+        imports=head.imports,
+        header_rest=context[rest_start:cut],
+        header_line_offset=head.header_line_offset,
+        body=code[cut:],
+        body_line_offset=context.count("\n", 0, cut),
+    )
+
+
+_PREFIX_LINE = re.compile(
+    r"(@\[.*\]|((private|protected|noncomputable|partial|unsafe|nonrec)\s*)+"
+    r"|(open|set_option)\s.*\sin)\s*$"
+)
+
+
+def _declaration_prefix_start(context: str) -> int:
+    """Where the declaration that follows `context` begins inside it: a trailing doc comment,
+    attribute, modifier or `open ... in` line belongs to that declaration, so it cannot end a
+    header command of its own (Lean would report an unexpected end of input)."""
+    lines = context.splitlines(keepends=True)
+    masked = mask_comments_and_strings(context).splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    i = len(lines)
+    cut = i
+    while i > 0:
+        m = masked[i - 1]
+        if not m.strip():
+            if "/--" in lines[i - 1]:
+                cut = i - 1  # the doc comment's first line (masked lines after it are its own)
+            i -= 1
+        elif not m[:1].isspace() and _PREFIX_LINE.match(m.strip()):
+            i -= 1
+            cut = i
+        else:
+            break
+    return starts[cut]

@@ -21,9 +21,9 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from prover.config import Settings
 from prover.lean import policy, protocol
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 RETIRED_MEMORY = 4096  # ended session ids remembered, so a late request hears why
 Rebuild = Callable[[list[str]], CheckRequest]  # a tactic path -> the whole file to check
 _MANAGER_ATTR = "_tactic_sessions"  # where a pool keeps its manager (TacticSessions.of)
+T = TypeVar("T")
 
 
 class SessionError(Exception):
@@ -137,7 +138,7 @@ def statement_source(header: str, statement: str) -> tuple[str, Rebuild]:
 
     def rebuild(tactics: list[str]) -> CheckRequest:
         return CheckRequest(code=head + formal + "  " + _indent_block(tactics, 2),
-                            statement=formal)
+                            statement=formal, context=head or None)
 
     return head + formal + "  sorry", rebuild
 
@@ -190,6 +191,7 @@ class TacticSessions:
         self._retired: OrderedDict[str, SessionGone] = OrderedDict()
         self._opening: dict[str, int] = {}
         self._names = itertools.count()
+        self._abandoned: set[asyncio.Task[Any]] = set()  # REPL work whose caller was cancelled
 
     # ------------------------------------------------------------------ sessions
 
@@ -220,9 +222,12 @@ class TacticSessions:
             if isinstance(screened, CheckResult):
                 raise SessionSetupError(f"refused before Lean: {screened.rejection}")
             host = self._host()
-            async with host.lock:
+
+            async def start() -> tuple[int, tuple[str, ...], ReplProcess, tuple[int, int, int]]:
                 await self._recycle_if_idle(host)
-                repl_id, goals, proc, where = await self._root(host, code)
+                return await self._root(host, code)
+
+            repl_id, goals, proc, where = await self._on_host(host, start)
             if rebuild is None:
                 rebuild = file_rebuilder(code, *where)
             session = _Session(
@@ -293,7 +298,8 @@ class TacticSessions:
         if violation is not None:  # as a check would, before any Lean time is spent
             return TacticOutcome("error", error=f"refused before Lean: {violation.describe()}")
         host = session.host
-        async with host.lock:
+
+        async def run() -> protocol.Response:
             self._check_alive(session)
             repl = host.repl
             try:
@@ -309,6 +315,9 @@ class TacticSessions:
                 self._end_host(host, reason)
                 raise self._retired[session_id] from exc
             repl.checks += 1
+            return answer
+
+        answer = await self._on_host(host, run)
         session.last_used = self._clock()
         if isinstance(answer, protocol.ReplError):
             return TacticOutcome("error", error=answer.message)
@@ -368,6 +377,22 @@ class TacticSessions:
 
     # ------------------------------------------------------------------ internals
 
+    async def _on_host(self, host: _Host, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` under the host's lock in a task of its own, which a cancelled caller (a
+        cancelled search, a closed MCP call) leaves to finish, bounded by its timeout: a REPL
+        request abandoned halfway kills the process (its answer would arrive out of step), and
+        that would end every session on the worker, not only the caller's."""
+
+        async def locked() -> T:
+            async with host.lock:
+                return await work()
+
+        task = asyncio.ensure_future(locked())
+        self._abandoned.add(task)
+        task.add_done_callback(_settled(self._abandoned))
+        return await asyncio.shield(task)
+
+
     def _host(self) -> _Host:
         """The leased worker with the fewest sessions, leasing another up to the limit."""
         if len(self._hosts) < self.settings.tactic_workers and all(
@@ -398,6 +423,8 @@ class TacticSessions:
     def _check_alive(self, session: _Session) -> None:
         if session.host.repl.proc is not session.proc:
             self._end_host(session.host, "its Lean worker was restarted")
+        elif not session.proc.alive:  # died between requests; a new REPL knows none of its ids
+            self._end_host(session.host, "its Lean worker stopped")
         gone = self._retired.get(session.id)
         if gone is not None and session.id not in self._live:
             raise gone
@@ -413,7 +440,8 @@ class TacticSessions:
     def _end_host(self, host: _Host, reason: str) -> None:
         for sid in list(host.sessions):
             session = self._live.get(sid)
-            if session is not None and session.proc is not host.repl.proc:
+            if session is not None and (session.proc is not host.repl.proc
+                                        or not session.proc.alive):
                 self._retire(session, SessionGone(
                     f"session {sid} ended: {reason}; its proof states are gone, open a new "
                     "session", expired=False))
@@ -431,3 +459,15 @@ class TacticSessions:
         reason = host.repl.wants_recycling()
         if not host.sessions and reason is not None:
             await host.repl.recycle(reason)
+
+
+def _settled(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    """Forget a finished task, reading its outcome: nobody awaits one whose caller was cancelled,
+    and its failure (already turned into ended sessions) is no unhandled error."""
+
+    def done(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done

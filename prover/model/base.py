@@ -13,6 +13,25 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import cast
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One turn of a chat prompt (`system`, `user` or `assistant`)."""
+
+    role: str
+    content: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+# A prompt is raw text the model continues, or a conversation (chat provers: DeepSeek-Prover-V2,
+# Goedel-Prover-V2, Kimina-Prover) that the backend renders with the model's chat template, or
+# sends to a server's chat endpoint, and that the model answers as the assistant.
+Chat = tuple[ChatMessage, ...]
+Prompt = str | Chat
 
 
 class BackendUnavailable(RuntimeError):
@@ -80,14 +99,24 @@ class Generator(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model / connections; idempotent."""
 
+    # Whether `_generate` takes `Chat` prompts itself (a server's chat endpoint); otherwise chats
+    # are rendered to text with `render_chat` first.
+    native_chat: bool = False
+
     @abc.abstractmethod
     async def _generate(
         self, prompts: Sequence[str], n: int, params: SamplingParams
     ) -> list[list[Completion]]:
-        """Backend-specific work: one list of `n` completions per prompt, in order."""
+        """Backend-specific work: one list of `n` completions per prompt, in order (`Chat`
+        prompts too when the backend declares `native_chat`)."""
+
+    def render_chat(self, chat: Chat) -> str:
+        """A conversation as the text the model continues: its chat template, ending with the
+        assistant's turn opened. Backends with a tokenizer implement it."""
+        raise GenerationError(f"the {self.name} backend cannot send chat prompts")
 
     async def generate(
-        self, prompts: Sequence[str], n: int = 1, params: SamplingParams | None = None
+        self, prompts: Sequence[Prompt], n: int = 1, params: SamplingParams | None = None
     ) -> list[list[Completion]]:
         """Sample `n` completions for each prompt; safe to call from many tasks at once."""
         if n < 1:
@@ -96,7 +125,11 @@ class Generator(abc.ABC):
             raise TypeError("generate takes a sequence of prompts, not one string")
         if not prompts:
             return []
-        result = await self._generate(list(prompts), n, params or SamplingParams())
+        if self.native_chat:
+            texts = cast(list[str], list(prompts))  # the backend takes both kinds
+        else:
+            texts = [p if isinstance(p, str) else self.render_chat(p) for p in prompts]
+        result = await self._generate(texts, n, params or SamplingParams())
         stats = self.stats
         stats.requests += 1
         stats.prompts += len(prompts)

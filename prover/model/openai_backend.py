@@ -2,7 +2,8 @@
 
 The server does the batching: vLLM and SGLang batch continuously, so the best a client can do is
 put every caller's work on the wire at once. Each prompt becomes one `/v1/completions` request
-asking for `n` choices (one prompt per request keeps a slow prompt from holding back the others
+(a chat prompt: one `/v1/chat/completions` request, the server applying the chat template) asking
+for `n` choices (one prompt per request keeps a slow prompt from holding back the others
 and makes the per-request usage numbers per-prompt numbers), and all requests of all callers run
 concurrently, bounded only by `PROVER_OPENAI_MAX_CONNECTIONS`. Callers past that bound wait on a
 semaphore, not in a poll loop.
@@ -32,16 +33,18 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from prover.config import Settings
 from prover.model.base import (
     BackendUnavailable,
+    Chat,
     Completion,
     GenerationError,
     Generator,
+    Prompt,
     SamplingParams,
 )
 
@@ -51,9 +54,12 @@ MAX_RETRY_AFTER_S = 300.0
 
 
 class OpenAIGenerator(Generator):
-    """Client of `/v1/completions`; safe to share between any number of concurrent callers."""
+    """Client of `/v1/completions` (text prompts) and `/v1/chat/completions` (the chat prompts
+    of chat prover profiles: the server applies the model's chat template); safe to share
+    between any number of concurrent callers."""
 
     name = "openai"
+    native_chat = True
 
     def __init__(
         self, settings: Settings, *, backoff_base: float = 0.5, backoff_cap: float = 30.0
@@ -72,6 +78,10 @@ class OpenAIGenerator(Generator):
     @property
     def completions_url(self) -> str:
         return f"{self._api_root}/completions"
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self._api_root}/chat/completions"
 
     async def start(self) -> None:
         """Open the connection pool and check once that the server serves `PROVER_MODEL`."""
@@ -144,16 +154,18 @@ class OpenAIGenerator(Generator):
             )
 
     async def _generate(
-        self, prompts: Sequence[str], n: int, params: SamplingParams
+        self, prompts: Sequence[Prompt], n: int, params: SamplingParams
     ) -> list[list[Completion]]:
         if self._client is None:
             raise GenerationError("OpenAIGenerator.generate called before start()")
         return list(await asyncio.gather(*(self._complete(p, n, params) for p in prompts)))
 
-    async def _complete(self, prompt: str, n: int, params: SamplingParams) -> list[Completion]:
+    async def _complete(self, prompt: Prompt, n: int, params: SamplingParams) -> list[Completion]:
+        chat = not isinstance(prompt, str)
         payload: dict[str, Any] = {
             "model": self._settings.model,
-            "prompt": prompt,
+            **({"messages": [m.to_json() for m in cast(Chat, prompt)]} if chat
+               else {"prompt": prompt}),
             "n": n,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -164,15 +176,17 @@ class OpenAIGenerator(Generator):
         if params.stop:
             payload["stop"] = list(params.stop)
         if params.logprobs:
-            payload["logprobs"] = 0  # per sampled token; summed into Completion.logprob
-        body = await self._post(payload)
-        return _completions(body, n, self.completions_url)
+            # Per sampled token, summed into Completion.logprob: the chat endpoint takes a
+            # flag, the completions endpoint the number of alternatives (none) per token.
+            payload["logprobs"] = True if chat else 0
+        url = self.chat_url if chat else self.completions_url
+        body = await self._post(payload, url)
+        return _completions(body, n, url)
 
-    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, payload: dict[str, Any], url: str) -> dict[str, Any]:
         """POST with retries; returns the decoded JSON body of a 200 answer."""
         client, slots = self._client, self._slots
         assert client is not None and slots is not None
-        url = self.completions_url
         timeout = self._settings.openai_timeout
         attempts = self._settings.openai_max_retries + 1
         attempt = 0
@@ -218,6 +232,11 @@ class OpenAIGenerator(Generator):
                     self._ask_token_ids = False  # not vLLM; ask again without the extension
                     attempt -= 1
                     continue
+                elif "chat template" in message and "messages" in payload:
+                    raise GenerationError(
+                        f"{url} cannot chat with PROVER_MODEL={self._settings.model!r} (HTTP "
+                        f"{resp.status_code}: {message}); profile {self._settings.model_profile}"
+                        " needs the model's chat template: serve the chat model it is for")
                 else:
                     raise GenerationError(f"{url} answered HTTP {resp.status_code}: {message}")
             if attempt >= attempts:
@@ -246,7 +265,9 @@ def _completions(body: dict[str, Any], n: int, url: str) -> list[Completion]:
         raise GenerationError(f"{url} returned {got} choices for a request of n={n}")
     choices = sorted(choices, key=lambda c: int(c.get("index", 0)))
     usage = body.get("usage") or {}
-    texts = [str(c.get("text") or "") for c in choices]
+    # /completions puts the text in `text`, /chat/completions in `message.content`.
+    texts = [str(c.get("text") or (c.get("message") or {}).get("content") or "")
+             for c in choices]
     ids = [c.get("token_ids") for c in choices]
     if all(isinstance(t, list) for t in ids):
         counts = [len(t) for t in ids]
@@ -274,9 +295,15 @@ def _completions(body: dict[str, Any], n: int, url: str) -> list[Completion]:
 
 
 def _logprob(choice: dict[str, Any]) -> float | None:
-    """The sum of a choice's `logprobs.token_logprobs` (present when `logprobs` was asked)."""
+    """The sum of a choice's token log-probabilities (present when `logprobs` was asked):
+    `logprobs.token_logprobs` from /completions, `logprobs.content[].logprob` from
+    /chat/completions."""
     found = choice.get("logprobs")
-    values = found.get("token_logprobs") if isinstance(found, dict) else None
+    if not isinstance(found, dict):
+        return None
+    values = found.get("token_logprobs")
+    if not isinstance(values, list) and isinstance(found.get("content"), list):
+        values = [t.get("logprob") for t in found["content"] if isinstance(t, dict)]
     if not isinstance(values, list):
         return None
     return float(sum(v for v in values if isinstance(v, int | float)))

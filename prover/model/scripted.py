@@ -10,23 +10,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from prover.model.base import Completion, Generator, SamplingParams
+from prover.model.base import Completion, Generator, Prompt, SamplingParams
 
-# (prompt, seed of this sample) -> completion text, or (text, its log-probability)
-Script = Callable[[str, int], str | tuple[str, float]]
+# (prompt or chat, seed of this sample) -> completion text, or (text, its log-probability)
+Script = Callable[[Prompt, int], str | tuple[str, float]]
 
 
 class ScriptedGenerator(Generator):
     name = "scripted"
+    native_chat = True  # a chat prompt reaches the script as the conversation itself
 
     def __init__(self, script: Script, *, yield_every_call: bool = True) -> None:
         super().__init__()
         self.script = script
-        self.prompts: list[str] = []  # every prompt received, in order
+        self.prompts: list[Prompt] = []  # every prompt received, in order
         self.yield_every_call = yield_every_call
 
     async def _generate(
-        self, prompts: Sequence[str], n: int, params: SamplingParams
+        self, prompts: Sequence[Prompt], n: int, params: SamplingParams
     ) -> list[list[Completion]]:
         if self.yield_every_call:
             await asyncio.sleep(0)  # behave like a real backend: let other tasks run
@@ -38,7 +39,9 @@ class ScriptedGenerator(Generator):
             for i in range(n):
                 out_i = self.script(prompt, base + i)
                 text, logprob = out_i if isinstance(out_i, tuple) else (out_i, None)
+                size = len(prompt) if isinstance(prompt, str) else sum(
+                    len(m.content) for m in prompt)
                 row.append(Completion(text, tokens=max(1, len(text) // 4),
-                                      prompt_tokens=len(prompt) // 4, logprob=logprob))
+                                      prompt_tokens=size // 4, logprob=logprob))
             out.append(row)
         return out

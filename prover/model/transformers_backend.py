@@ -34,11 +34,13 @@ from typing import Any
 from prover.config import Settings
 from prover.model.base import (
     BackendUnavailable,
+    Chat,
     Completion,
     GenerationError,
     Generator,
     SamplingParams,
 )
+from prover.model.chat_template import render, require_template
 
 
 @dataclass(eq=False)
@@ -122,6 +124,7 @@ class TransformersGenerator(Generator):
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                 "set PROVER_MODEL to a local model directory or a Hugging Face model id"
             ) from exc
+        require_template(tokenizer, s)
         model.to(device).eval()
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
@@ -163,6 +166,11 @@ class TransformersGenerator(Generator):
         self._model = self._tokenizer = None
 
     # ----------------------------------------------------------------------------- batching
+
+    def render_chat(self, chat: Chat) -> str:
+        if self._tokenizer is None:
+            raise GenerationError("TransformersGenerator.generate called before start()")
+        return render(self._tokenizer, chat)
 
     async def _generate(
         self, prompts: Sequence[str], n: int, params: SamplingParams

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import itertools
 import multiprocessing
 import os
@@ -49,11 +50,13 @@ from typing import TYPE_CHECKING, Any
 from prover.config import Settings
 from prover.model.base import (
     BackendUnavailable,
+    Chat,
     Completion,
     GenerationError,
     Generator,
     SamplingParams,
 )
+from prover.model.chat_template import render, require_template
 
 if TYPE_CHECKING:
     from vllm.outputs import RequestOutput
@@ -121,6 +124,7 @@ class VllmGenerator(Generator):
         self.start_s: float | None = None  # seconds the engine took to start
         self._engine: AsyncLLM | None = None
         self._render: Any = None  # (model_config, parse_model_prompt) or None: pass raw text
+        self._tokenizer: Any = None  # renders chat prompts
         self._ids = itertools.count()
         self._id_prefix = f"prover-{uuid.uuid4().hex[:8]}"
         self._in_flight: set[str] = set()  # engine request ids submitted and not finished
@@ -217,6 +221,16 @@ class VllmGenerator(Generator):
                 tail.stop_keeping()
         self._engine = engine
         self._render = _renderer_of(engine)
+        tokenizer = engine.get_tokenizer()
+        if inspect.isawaitable(tokenizer):  # vLLM before 0.11 made this a coroutine
+            tokenizer = await tokenizer
+        self._tokenizer = tokenizer
+        try:
+            require_template(tokenizer, self.settings)
+        except BackendUnavailable:
+            del engine, job, tokenizer
+            await self.close()
+            raise
         self.start_s = time.perf_counter() - t0
         self.stats.extra["engine_start_s"] = round(self.start_s, 3)
         # vLLM keeps tracebacks of some imports made above, whose frames link back to this one:
@@ -243,13 +257,18 @@ class VllmGenerator(Generator):
             engine.shutdown(timeout=self.shutdown_timeout)
             _reap_children()
             self._closing = False
-            self._render = None
+            self._render = self._tokenizer = None
             # AsyncLLM sits in reference cycles; collect it now, while the interpreter is whole,
             # not at exit, where its __del__ (a second, harmless shutdown) fails noisily.
             del engine
             gc.collect()
 
     # ------------------------------------------------------------------------------ sampling
+
+    def render_chat(self, chat: Chat) -> str:
+        if self._tokenizer is None:
+            raise GenerationError("VllmGenerator.generate called before start()")
+        return render(self._tokenizer, chat)
 
     async def _generate(
         self, prompts: Sequence[str], n: int, params: SamplingParams

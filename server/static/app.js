@@ -211,7 +211,14 @@ function setStatus(status) {
 }
 
 function searchName(search) {
-  return { sampling: "sampling", bfs: "best-first" }[search] || "RMaxTS";
+  return { rmaxts: "RMaxTS", sampling: "sampling", repair: "repair", bfs: "best-first" }[search]
+    || "profile's default";
+}
+
+// Sampling and repair draw whole attempts (a grid of verdicts); RMaxTS and best-first, a tree.
+// A job without a search runs the workers' profile's default, shown as a tree until it says.
+function hasTree(search) {
+  return search !== "sampling" && search !== "repair";
 }
 
 function setProgress(progress) {
@@ -221,11 +228,16 @@ function setProgress(progress) {
   $("stat-samples").textContent = samples.toLocaleString();
   $("stat-budget").textContent = budget.toLocaleString();
   $("progress-bar").style.width = budget ? `${Math.min(100, (100 * samples) / budget)}%` : "0";
-  if (current?.search !== "sampling") $("stat-depth").textContent = String(tree.maxDepth);
+  if (hasTree(current?.search)) $("stat-depth").textContent = String(tree.maxDepth);
+  if (progress.round !== undefined) {
+    // repair: the correction round of the latest attempt, of the last one there can be
+    $("stat-round").textContent = `${progress.round} / ${progress.rounds}`;
+    $("stat-round").parentElement.hidden = false;
+  }
   if (progress.tree_size !== undefined) $("tree-canvas").dataset.treeSize = progress.tree_size;
   if (progress.verdicts) {
     setVerdicts(progress.verdicts);
-    if (current?.search === "sampling") grid.update(progress.verdicts);
+    if (!hasTree(current?.search)) grid.update(progress.verdicts);
   }
 }
 
@@ -331,7 +343,7 @@ function onEvent(event) {
       showResult(event.status, event.result, event.error);
       tickTime();
       refreshJobs();
-      if (current?.search !== "sampling") reconcile(current);
+      if (hasTree(current?.search)) reconcile(current);
       break;
     default:
       break;
@@ -388,7 +400,8 @@ async function openJob(id) {
   $("job-title").textContent = view.formal_statement || id;
   $("job-title").title = view.formal_statement || "";
   $("stat-search").textContent = searchName(view.search);
-  const sampling = view.search === "sampling";
+  const sampling = !hasTree(view.search);
+  $("stat-round").parentElement.hidden = true;
   $("tree-canvas").hidden = sampling;
   $("attempt-canvas").hidden = !sampling;
   $("tree-legend").hidden = sampling;
@@ -623,6 +636,12 @@ setInterval(() => { if (!document.hidden) refreshJobs(); }, 10000);
 
 // For tests and the console: the view's own node count, not a number the server reported.
 window.liveView = { tree, grid, current: () => current };
+
+// Preselect the search that suits the workers' prover profile (repair for chat provers).
+fetch("/healthz").then((r) => r.json()).then((health) => {
+  const radio = $(`search-${health.default_search}`);
+  if (radio) radio.checked = true;
+}).catch(() => {});
 
 refreshJobs();
 route();

@@ -1,7 +1,7 @@
 -- cheat: proves the statement only as an `example`, declaring nothing
 -- statement: theorem mathd_numbertheory_299 : 1 * 3 * 5 * 7 * 9 * 11 * 13 % 10 = 5 := by
 -- expect: rejected
--- reason: not declared at the top level
+-- reason: is not declared in the file
 import Mathlib
 import Aesop
 

@@ -1,7 +1,7 @@
 -- cheat: `def` takes the theorem's name for a trivial `Prop`, then proves that
 -- statement: theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by
 -- expect: rejected
--- reason: not the statement asked for
+-- reason: is not declared in the file
 import Mathlib
 import Aesop
 

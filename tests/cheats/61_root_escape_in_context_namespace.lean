@@ -1,0 +1,17 @@
+-- cheat: inside the context's namespace Foo, the proof declares `_root_.mathd_algebra_10` (a weaker top-level theorem) instead of Foo.mathd_algebra_10
+-- statement: theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by
+-- expect: rejected
+-- reason: `Foo.mathd_algebra_10` is not declared in the file
+-- context: yes
+import Mathlib
+import Aesop
+
+set_option maxHeartbeats 400000
+
+open BigOperators Real Nat Topology Rat
+
+namespace Foo
+
+-- context ends
+theorem _root_.mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) ≥ 0 := by
+  exact abs_nonneg _
