@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -248,3 +249,13 @@ def test_no_inherited_descriptor_reaches_the_repl_under_uvloop(target: Target) -
             os.close(fd)
     assert {"0", "1", "2"} <= set(fds)  # the REPL's own pipes: the listing has teeth
     assert str(leaked) not in fds, fds
+
+
+async def test_the_repl_sees_its_own_host_name_not_the_machines(target: Target) -> None:
+    plan = {"read": ["/proc/sys/kernel/hostname"]}
+    code = PROOF.format(comment=f" -- fake:hostile={encode_plan(plan)}")
+    async with LeanPool(settings_for(target)) as pool:
+        report = report_of(list((await pool.check(CheckRequest(code=code))).messages))
+    seen = report["read /proc/sys/kernel/hostname"]
+    assert seen.startswith("ok") and "b'lean\\n'" in seen, seen
+    assert socket.gethostname() == "lean" or socket.gethostname() not in seen.split(":", 2)[2]
