@@ -204,7 +204,7 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
         from prover.evaluation.distributed import queue_solver
 
         settings = settings.with_overrides(redis_url=args.queue)
-        async with queue_solver(spec, settings) as solve:
+        async with queue_solver(spec, settings, params) as solve:
             summary = await evaluate(spec, out, solve, parallel=args.parallel or 256,
                                      progress=not args.quiet, lean_env=env_view)
     else:

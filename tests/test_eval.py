@@ -286,6 +286,34 @@ async def test_two_workers_share_one_evaluation_through_redis_each_pair_once(
     assert sorted((r["key"], r["run"]) for r in lines(out)) == sorted(pairs)
 
 
+async def test_a_queued_eval_job_samples_with_the_command_lines_settings(
+        dataset: Path, tmp_path: Path, redis_url: str) -> None:
+    """`prover eval --queue ... --temperature 0.3 --top-p 0.5 --max-tokens 77`: the worker
+    samples with those, not the profile's defaults; a job queued without them (by an older
+    `prover eval`) gets the profile's."""
+    from prover.evaluation.distributed import queue_solver
+    from prover.model.base import SamplingParams
+    from prover.profiles import get_profile
+    from tests.test_worker import Scripted, worker, worker_settings
+
+    settings = worker_settings(redis_url)
+    given = SamplingParams(temperature=0.3, top_p=0.5, max_tokens=77)
+    gen = Scripted(model)
+    async with worker(settings, gen, "w1"):
+        spec = EvalSpec(dataset=str(dataset), search="sampling", budget=2, limit=1)
+        async with queue_solver(spec, settings, given) as solve:
+            await evaluate(spec, tmp_path / "cli", solve, parallel=1, progress=False)
+        assert gen.params and {(p.temperature, p.top_p, p.max_tokens)
+                               for p in gen.params} == {(0.3, 0.5, 77)}
+        gen.params.clear()
+        old = EvalSpec(dataset=str(dataset), search="sampling", budget=2, limit=1, seed=1)
+        async with queue_solver(old, settings) as solve:
+            await evaluate(old, tmp_path / "old", solve, parallel=1, progress=False)
+        default = get_profile(old.profile).sampling()
+        assert gen.params and {(p.temperature, p.top_p, p.max_tokens) for p in gen.params} == {
+            (default.temperature, default.top_p, default.max_tokens)}
+
+
 async def test_an_interrupted_rmaxts_run_resumes_its_tree_from_the_checkpoint(
         dataset: Path, tmp_path: Path) -> None:
     from prover.model.base import GenerationError

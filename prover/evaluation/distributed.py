@@ -18,6 +18,7 @@ from prover.config import Settings
 from prover.datasets import Problem
 from prover.evaluation.plan import EvalSpec, Item
 from prover.evaluation.runner import Solver, eval_id, row_of
+from prover.model.base import SamplingParams
 from prover.prompts import PromptMode
 
 KIND = "eval"
@@ -27,8 +28,12 @@ class EvalJobFailed(RuntimeError):
     """An evaluation job was cancelled by someone; the evaluation stops (rerun to continue)."""
 
 
-def job_request(spec: EvalSpec, item: Item) -> dict[str, Any]:
-    return {
+def job_request(spec: EvalSpec, item: Item, params: SamplingParams | None = None
+                ) -> dict[str, Any]:
+    """The job of one (problem, run); `params`, the command line's sampling settings (the
+    profile's defaults where it gave none), travel with it so that a worker samples as the local
+    evaluator would."""
+    request: dict[str, Any] = {
         "problem": dataclasses.asdict(item.problem),
         "key": item.key,
         "run": item.run,
@@ -43,10 +48,15 @@ def job_request(spec: EvalSpec, item: Item) -> dict[str, Any]:
         "corrections": spec.corrections,
         "rounds": spec.rounds,
     }
+    if params is not None:
+        request["sampling"] = {"temperature": params.temperature, "top_p": params.top_p,
+                               "max_tokens": params.max_tokens}
+    return request
 
 
 @contextlib.asynccontextmanager
-async def queue_solver(spec: EvalSpec, settings: Settings) -> AsyncIterator[Solver]:
+async def queue_solver(spec: EvalSpec, settings: Settings, params: SamplingParams | None = None
+                       ) -> AsyncIterator[Solver]:
     from server.jobs import JobStatus, JobStore
 
     store = JobStore.from_settings(settings)
@@ -57,7 +67,7 @@ async def queue_solver(spec: EvalSpec, settings: Settings) -> AsyncIterator[Solv
     prefix = eval_id(spec)
 
     async def solve(item: Item) -> dict[str, Any]:
-        job, _ = await store.submit(KIND, job_request(spec, item), owner="eval",
+        job, _ = await store.submit(KIND, job_request(spec, item, params), owner="eval",
                                     idempotency_key=f"{prefix}:{item.key}:{item.run}")
         outcome = await store.outcome(job.id)
         if outcome is None:
@@ -92,6 +102,9 @@ async def eval_job(ctx: Any) -> dict[str, Any]:
                     concurrency=int(request["concurrency"]), **known)
     config = search_config(spec, item.seed)
     profile = get_profile(spec.profile)
+    # Jobs queued by an older `prover eval` carry no sampling settings: the profile's.
+    sampling = request.get("sampling")
+    params = SamplingParams(**sampling) if sampling else profile.sampling()
 
     def progress(p: SearchProgress) -> None:
         ctx.report_progress(samples=p.samples, budget=p.budget, tree_size=p.tree_size)
@@ -99,7 +112,7 @@ async def eval_job(ctx: Any) -> dict[str, Any]:
     try:
         pool = ctx.runtime.environments.pool_for(request.get("lean_env"))
         result = await search_with_answer(problem, ctx.runtime.generator, pool, config,
-                                          params=profile.sampling(), mode=item.mode,
+                                          params=params, mode=item.mode,
                                           progress=progress, checkpoint_store=ctx.checkpoint,
                                           profile=profile)
     except SearchSetupError as exc:

@@ -24,6 +24,7 @@ class ScriptedGenerator(Generator):
         super().__init__()
         self.script = script
         self.prompts: list[Prompt] = []  # every prompt received, in order
+        self.params: list[SamplingParams] = []  # the sampling settings of every call, in order
         self.yield_every_call = yield_every_call
 
     async def _generate(
@@ -31,6 +32,7 @@ class ScriptedGenerator(Generator):
     ) -> list[list[Completion]]:
         if self.yield_every_call:
             await asyncio.sleep(0)  # behave like a real backend: let other tasks run
+        self.params.append(params)
         base = params.seed if params.seed is not None else 0
         out: list[list[Completion]] = []
         for prompt in prompts:
