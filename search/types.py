@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from prover.lean.verdict import CheckResult
 
 Algorithm = Literal["sampling", "rmaxts", "repair", "bfs"]
 ALGORITHMS: tuple[Algorithm, ...] = ("sampling", "rmaxts", "repair", "bfs")
-TACTIC_PROMPTS = ("bfs-prover", "reprover")  # best-first search's prompt formats (search/bfs.py)
+# best-first search's prompt formats (search/bfs.py)
+TacticPrompt = Literal["bfs-prover", "reprover"]
+TACTIC_PROMPTS: tuple[TacticPrompt, ...] = get_args(TacticPrompt)
 
 
 @dataclass(frozen=True)

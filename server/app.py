@@ -302,7 +302,8 @@ def _v1_router() -> APIRouter:
             "formal_statement": body.formal_statement, "header": body.header,
             "informal_prefix": body.informal_prefix, "search": body.search, "budget": budget,
             "concurrency": body.concurrency, "seed": body.seed,
-            **{k: getattr(body, k) for k in ("samples", "corrections", "rounds")
+            **{k: getattr(body, k) for k in ("samples", "corrections", "rounds", "tactics",
+                                             "tactic_prompt")
                if getattr(body, k) is not None},
         }
         if body.lean_env is not None:  # absent stays absent: old idempotent retries still match

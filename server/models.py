@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from prover.verify_items import Text  # text a UTF-8 pipe can carry; the batch items' too
+from search.types import TacticPrompt
 
 VERDICTS = ("proved", "incomplete", "failed", "rejected", "timeout", "system_error")
 Verdict = Literal["proved", "incomplete", "failed", "rejected", "timeout", "system_error"]
@@ -115,6 +116,12 @@ class ProveRequest(_Request):
                                     "asked per failed attempt per round (default 2)")
     rounds: int | None = Field(None, ge=0, le=64, description="repair: correction rounds "
                                "(default 2)")
+    tactics: int | None = Field(None, ge=1, le=1024, description="bfs: tactics sampled per "
+                                "expansion (default 8), as `prover prove --tactics`")
+    tactic_prompt: TacticPrompt | None = Field(
+        None, description="bfs: the tactic prompt format, BFS-Prover's `{state}:::` "
+        "(`bfs-prover`, default) or ReProver's state alone (`reprover`), as `prover prove "
+        "--tactic-prompt`")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "formal_statement": "theorem t (a : Nat) : a + 0 = a := by",

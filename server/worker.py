@@ -202,6 +202,10 @@ async def prove_job(ctx: JobContext) -> dict[str, Any]:
     for key in ("budget", "concurrency", "seed", "samples", "corrections", "rounds"):
         if request.get(key) is not None:
             options[key] = int(request[key])
+    if request.get("tactics") is not None:  # bfs; absent from jobs queued before it existed
+        options["tactics_per_expansion"] = int(request["tactics"])
+    if request.get("tactic_prompt") is not None:
+        options["prompt_format"] = str(request["tactic_prompt"])
     algorithm = request.get("search") or profile.default_search
     config = SearchConfig(algorithm=algorithm, **options)  # type: ignore[arg-type]
 

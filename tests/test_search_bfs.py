@@ -128,6 +128,34 @@ async def test_bfs_runs_in_the_service_with_its_live_tree(redis_url: str) -> Non
             "⊢ stairs 2", "⊢ stairs 1"]
 
 
+async def test_a_bfs_job_samples_the_requests_tactics_in_its_prompt_format(
+        redis_url: str) -> None:
+    """`POST /v1/prove {"search": "bfs", "tactics": 3, "tactic_prompt": "reprover"}`: each
+    expansion asks for 3 tactics, prompted with the state alone (no BFS-Prover `:::`)."""
+    from server.app import create_app
+    from tests.server_support import live_client, settings, sse_events, worker
+
+    seeds: list[int] = []
+
+    def script(prompt: str, seed: int) -> tuple[str, float]:
+        seeds.append(seed)
+        return "step", -0.1
+
+    gen = ScriptedGenerator(script)
+    s = settings(redis_url, worker_jobs=1, lean_workers=1)
+    app = create_app(s)
+    async with live_client(app, s) as client, worker(s, gen):
+        r = await client.post("/v1/prove", json={
+            "formal_statement": "theorem climb (n : Nat) : stairs 2", "header": "import Mathlib\n",
+            "search": "bfs", "budget": 4, "tactics": 3, "tactic_prompt": "reprover"})
+        assert r.status_code == 202, r.text
+        async with client.stream("GET", f"/v1/jobs/{r.json()['job_id']}/events") as stream:
+            async for _ in sse_events(stream):
+                pass
+    assert gen.prompts and len(seeds) == 3 * len(gen.prompts)
+    assert gen.prompts[0] == "⊢ stairs 2"
+
+
 def test_prove_search_bfs_from_the_command_line_with_an_openai_server() -> None:
     """The OpenAI-compatible backend asks for and sums token log-probabilities."""
     from tests.openai_stub import openai_stub

@@ -109,6 +109,15 @@ async def test_repair_settings_below_zero_are_422() -> None:
             assert r.status_code == 422 and error_of(r)["details"][0]["loc"] == [field]
 
 
+async def test_bad_best_first_settings_are_422() -> None:
+    """`tactics` and `tactic_prompt` as `prover prove --tactics/--tactic-prompt` accept them."""
+    async with asgi_client(create_app(settings())) as client:
+        for field, value in (("tactics", 0), ("tactics", "8"), ("tactic_prompt", "lean-copilot")):
+            r = await client.post("/v1/prove", json={"formal_statement": STATEMENT,
+                                                     "search": "bfs", field: value})
+            assert r.status_code == 422 and error_of(r)["details"][0]["loc"] == [field], r.text
+
+
 async def test_a_statement_that_is_not_a_theorem_is_422_with_its_reason() -> None:
     async with asgi_client(create_app(settings())) as client:
         r = await client.post("/v1/verify", json={"code": GOOD, "statement": "def x := 1"})
