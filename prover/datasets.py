@@ -55,6 +55,27 @@ def data_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "data" / "benchmarks"
 
 
+@dataclass(frozen=True)
+class KnownDataset:
+    name: str  # what --dataset, /v1/problems and find_problem take
+    on_disk: bool  # False: a catalog dataset fetched on first use
+    lean_env: str | None  # the environment its statements target (catalog datasets only)
+
+
+def known_datasets() -> list[KnownDataset]:
+    """Every dataset a name can address, for pickers: the catalog's, by their names (a file such
+    as minif2f_lean4_recent.jsonl is `minif2f-recent`, not listed twice), then the data
+    directory's other NAME.jsonl files."""
+    from prover.dataset_catalog import BY_FILE, CATALOG
+
+    folder = data_dir()
+    files = {p.name for p in folder.glob("*.jsonl")}
+    named = [KnownDataset(d.name, d.file in files, d.lean_env) for d in CATALOG.values()]
+    own = [KnownDataset(Path(f).stem, True, None) for f in sorted(files)
+           if f not in BY_FILE and Path(f).stem not in CATALOG]
+    return named + own
+
+
 def dataset_path(source: str | Path) -> Path:
     """The file behind a dataset name or path; names never need an extension."""
     text = str(source)

@@ -13,8 +13,9 @@ Endpoints added here, all under `/v1` and so behind the same key check and rate 
 - `GET /v1/jobs/{id}/tree`: where a late viewer starts: the job, its full progress (with the
   verdict counts) and the RMaxTS tree as of event `event_id`, to be followed by the events
   after that id;
-- `GET /v1/problems?dataset=minif2f&q=...` and `GET /v1/problems/{dataset}/{name}`: pick a
-  miniF2F or ProofNet problem by name instead of pasting it.
+- `GET /v1/datasets`, `GET /v1/problems?dataset=minif2f&q=...` and
+  `GET /v1/problems/{dataset}/{name}`: pick a problem of any dataset the service knows by name
+  instead of pasting it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from prover.datasets import (
     Problem,
     find_problem,
     indexed_problems,
+    known_datasets,
     search_problems,
 )
 from server import errors
@@ -105,6 +107,17 @@ class LiveView(_Out):
                                         "(`reset`, `new_nodes`, `stats`, `proof_path`, "
                                         "`expanded`); null for sampling or before the first "
                                         "sample")
+
+
+class DatasetBrief(_Out):
+    name: str = Field(description="what `dataset` takes in `/v1/problems`")
+    on_disk: bool = Field(description="false: a published benchmark fetched on first use")
+    lean_env: str | None = Field(description="the Lean environment its statements target "
+                                 "(published benchmarks only)")
+
+
+class DatasetList(_Out):
+    datasets: list[DatasetBrief]
 
 
 class ProblemBrief(_Out):
@@ -212,6 +225,16 @@ def _v1_router() -> APIRouter:
             budget=job.request.get("budget"), formal_statement=job.request.get(
                 "formal_statement"), progress={**public["progress"], **(job.progress or {})},
             result=job.result, error=job.error, event_id=event_id, tree=tree)
+
+    @router.get("/datasets", response_model=DatasetList, tags=["problems"],
+                summary="The datasets problems can be picked from",
+                responses=errors.responses(401, 429, 503))
+    async def list_datasets() -> DatasetList:
+        """The published benchmarks (prover/dataset_catalog.py), then the data directory's
+        other NAME.jsonl files."""
+        found = await asyncio.to_thread(known_datasets)
+        return DatasetList(datasets=[DatasetBrief(name=d.name, on_disk=d.on_disk,
+                                                  lean_env=d.lean_env) for d in found])
 
     @router.get("/problems", response_model=ProblemList, tags=["problems"],
                 summary="Search a dataset's problems by name", responses=answers)

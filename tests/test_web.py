@@ -260,6 +260,26 @@ async def test_dataset_problems_can_be_searched_and_looked_up(redis_url: str,
             assert r.status_code == 422, path_like
 
 
+async def test_the_dataset_picker_lists_every_dataset_the_service_knows(
+        redis_url: str, data_dir: Path) -> None:
+    """The published benchmarks by their names (fetched on first use when not on disk), then
+    the data directory's own files; a catalog file on disk is listed once, by its name."""
+    from prover.dataset_catalog import CATALOG
+
+    (data_dir / CATALOG["minif2f-recent"].file).write_text((data_dir / "toy.jsonl").read_text())
+    async with asgi_client(create_app(settings(redis_url))) as client:
+        listed = (await client.get("/v1/datasets")).json()["datasets"]
+        by_name = {d["name"]: d for d in listed}
+        assert [d["name"] for d in listed] == [*CATALOG, "toy"]
+        assert by_name["minif2f-recent"] == {"name": "minif2f-recent", "on_disk": True,
+                                             "lean_env": "v4_24"}
+        assert by_name["putnambench"]["on_disk"] is False
+        assert by_name["toy"] == {"name": "toy", "on_disk": True, "lean_env": None}
+        # every name listed is one /v1/problems takes
+        r = await client.get("/v1/problems", params={"dataset": "minif2f-recent", "q": "beta"})
+        assert r.status_code == 200 and r.json()["total"] == 2
+
+
 async def test_the_shared_minif2f_problems_are_served(redis_url: str) -> None:
     from prover.datasets import data_dir
 
@@ -291,7 +311,8 @@ async def test_the_page_is_served_with_a_strict_policy_and_no_key(redis_url: str
         assert (await client.get("/static/../web.py")).status_code == 404
         assert (await client.get("/v1/jobs")).status_code == 401
         spec = (await client.get("/openapi.json")).json()
-        assert {"/v1/jobs", "/v1/jobs/{job_id}/tree", "/v1/problems"} <= set(spec["paths"])
+        assert {"/v1/jobs", "/v1/jobs/{job_id}/tree", "/v1/problems",
+                "/v1/datasets"} <= set(spec["paths"])
         events = spec["paths"]["/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]
         assert "`tree`" in events["description"]
 

@@ -1,10 +1,11 @@
-"""The live-search page in headless Chromium, end to end: the real service (uvicorn on a
-loopback port, API keys on), a real Redis, an in-process worker on the fake REPL and a scripted
-model. `web/e2e/live_view.mjs` (playwright-core driving Debian's chromium) enters the key once,
-loads a miniF2F problem by name, starts an RMaxTS search and watches its tree grow until the
-proof appears, copies the proof, hovers a node, cancels a second job, runs a sampling job,
-reopens the first job in a fresh tab (the tree rebuilt from the snapshot endpoint) and feeds
-the view 5,000 nodes. Screenshots go to `artifacts/web/` (git-ignored); their paths are printed.
+"""The live-search page in headless Chromium, end to end: the real service (uvicorn on a loopback
+port, API keys on), a real Redis, an in-process worker on the fake REPL and a scripted model.
+`web/e2e/live_view.mjs` (playwright-core driving Debian's chromium) enters the key once, loads a
+miniF2F problem by name, reads the dataset and Lean environment pickers, starts an RMaxTS search
+and watches its tree grow until the proof appears, copies the proof, hovers a node, cancels a
+second job, runs a sampling job, reopens the first job in a fresh tab (the tree rebuilt from the
+snapshot endpoint) and feeds the view 5,000 nodes. Screenshots go to `artifacts/web/`
+(git-ignored); their paths are printed.
 
 `make setup` installs chromium (apt) and playwright-core (`npm ci` in web/); without them this
 test fails and says so rather than skipping, as a green run must mean the page was tested.
@@ -24,7 +25,9 @@ from typing import Any
 import httpx
 import pytest
 
+from prover.dataset_catalog import CATALOG
 from server.app import create_app
+from server.jobs import JobStore, connect
 from tests.conftest import REPO
 from tests.server_support import live_server, settings, worker
 from tests.web_support import SlowScripted, TreeGrower
@@ -83,6 +86,9 @@ async def test_the_page_follows_searches_live_in_chromium(redis_url: str) -> Non
         async with httpx.AsyncClient(base_url=url, headers=headers) as client:
             jobs = {name: (await client.get(f"/v1/jobs/{seen[name]['jobId']}")).json()
                     for name in ("grow", "stall", "sample")}
+        store = JobStore(connect(redis_url))
+        grow_job = await store.get(seen["grow"]["jobId"])
+        await store.close()
 
     print(f"screenshots: {ARTIFACTS}/live-search-proved.png, live-search-sampling.png, "
           "live-search-5000-nodes.png")
@@ -90,6 +96,10 @@ async def test_the_page_follows_searches_live_in_chromium(redis_url: str) -> Non
     assert seen["keyStored"] == KEY
     assert seen["problemStatement"].startswith("theorem mathd_algebra_478")
     assert seen["problemHeader"].startswith("import Mathlib")
+    # every dataset the service knows is offered; the environment picker sends its choice
+    assert seen["datasets"][:len(CATALOG)] == list(CATALOG)
+    assert seen["leanEnvs"] == ["v4_9"]
+    assert grow_job is not None and grow_job.request["lean_env"] == "v4_9"
 
     grow, result = seen["grow"], jobs["grow"]["result"]
     assert jobs["grow"]["status"] == "succeeded" and result["proved"] is True

@@ -27,8 +27,8 @@ from apps.mcp_server.roots import AllowedRoots, PathRefused
 from prover.config import Settings
 from prover.datasets import (
     DatasetError,
-    data_dir,
     indexed_problems,
+    known_datasets,
     search_problems,
 )
 from prover.datasets import find_problem as problem_by_name
@@ -369,11 +369,8 @@ def build_server(backend: Backend, roots: AllowedRoots) -> MCPServer:
     @mcp.resource("prover://datasets", mime_type="application/json",
                   description="The benchmark datasets this server knows (for find_problem)")
     async def datasets() -> dict[str, Any]:
-        from prover.dataset_fetch import SHA256
-
-        local = sorted(p.stem for p in data_dir().glob("*.jsonl"))
-        return {"datasets": [{"name": n, "on_disk": n in local}
-                             for n in sorted(set(local) | set(SHA256))]}
+        return {"datasets": [{"name": d.name, "on_disk": d.on_disk}
+                             for d in known_datasets()]}
 
     @mcp.resource("prover://datasets/{dataset}", mime_type="application/json",
                   description="Every problem of a dataset: name, split, formal_statement")

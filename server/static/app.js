@@ -529,6 +529,47 @@ async function loadProblem(dataset, name) {
   $("header").value = p.header || "";
   $("informal").value = p.informal_prefix || "";
   $("problem-hint").textContent = `${p.dataset} · ${p.split || "no split"} · loaded`;
+  // Check it in the Lean its statements were written for, when the service has that one.
+  const target = $("dataset").selectedOptions[0]?.dataset.leanEnv;
+  if (target && [...$("lean-env").options].some((o) => o.value === target)) {
+    $("lean-env").value = target;
+  }
+}
+
+/** The dataset picker: every dataset the service knows (published benchmarks first). */
+async function loadDatasets() {
+  try {
+    const { datasets } = await api("/v1/datasets");
+    const select = $("dataset");
+    const chosen = select.value;
+    select.replaceChildren();
+    for (const d of datasets) {
+      const option = document.createElement("option");
+      option.value = d.name;
+      option.textContent = d.on_disk ? d.name : `${d.name} (downloaded on first use)`;
+      if (d.lean_env) option.dataset.leanEnv = d.lean_env;
+      select.append(option);
+    }
+    if (datasets.some((d) => d.name === chosen)) select.value = chosen;
+  } catch {
+    /* the built-in choice stays */
+  }
+}
+
+/** The environment picker, from /healthz: the service's Lean environments, the default first
+ * selected; hidden when the service reports none. */
+function showEnvironments(environments) {
+  const select = $("lean-env");
+  select.replaceChildren();
+  for (const env of environments || []) {
+    const option = document.createElement("option");
+    option.value = env.name;
+    option.textContent = `${env.name} · Lean ${env.lean_version}`
+      + (env.default ? " (default)" : "");
+    option.selected = Boolean(env.default);
+    select.append(option);
+  }
+  $("lean-env-field").hidden = select.options.length === 0;
 }
 
 async function submit(event) {
@@ -546,6 +587,7 @@ async function submit(event) {
   const informal = $("informal").value.trim();
   if (header.trim()) body.header = header.endsWith("\n") ? header : header + "\n";
   if (informal) body.informal_prefix = informal;
+  if ($("lean-env").value) body.lean_env = $("lean-env").value;
   const button = $("start");
   button.disabled = true;
   try {
@@ -637,11 +679,14 @@ setInterval(() => { if (!document.hidden) refreshJobs(); }, 10000);
 // For tests and the console: the view's own node count, not a number the server reported.
 window.liveView = { tree, grid, current: () => current };
 
-// Preselect the search that suits the workers' prover profile (repair for chat provers).
+// Preselect the search that suits the workers' prover profile (repair for chat provers), and
+// list the Lean environments.
 fetch("/healthz").then((r) => r.json()).then((health) => {
   const radio = $(`search-${health.default_search}`);
   if (radio) radio.checked = true;
+  showEnvironments(health.environments);
 }).catch(() => {});
+loadDatasets();
 
 refreshJobs();
 route();

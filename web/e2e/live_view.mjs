@@ -51,6 +51,10 @@ try {
   out.problemStatement = await page.inputValue("#statement");
   out.problemHeader = await page.inputValue("#header");
   log("problem loaded");
+  await page.waitForFunction(() => document.getElementById("dataset").options.length > 1
+    && !document.getElementById("lean-env-field").hidden);
+  out.datasets = await page.$$eval("#dataset option", (os) => os.map((o) => o.value));
+  out.leanEnvs = await page.$$eval("#lean-env option", (os) => os.map((o) => o.value));
 
   // ------------------------------------------------------------ job 1: RMaxTS, grows, proves
   await page.fill("#statement", cfg.grow);
