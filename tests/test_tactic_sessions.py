@@ -93,6 +93,24 @@ async def test_a_file_with_sorry_opens_a_session_and_the_proof_replaces_the_sorr
             await sessions.open(file=f"{HEADER}theorem t : True := by\n  trivial\n")
 
 
+async def test_a_file_with_several_sorries_proves_the_first_and_the_check_says_incomplete(
+        ) -> None:
+    """The session's root is the file's first `sorry`; closing it leaves the second in the
+    rebuilt file, so the whole-file check answers `incomplete`, naming where `sorry` is left."""
+    s = fake_settings(None, lean_sandbox="none", lean_workers=1)
+    text = (f"{HEADER}\ntheorem one (n : Nat) : stairs 1 := by\n  sorry\n\n"
+            "theorem two (n : Nat) : stairs 2 := by\n  sorry\n")
+    async with LeanPool(s) as pool:
+        sessions = TacticSessions(pool)
+        sid, root = await sessions.open(file=text)
+        assert root.goals == ("⊢ stairs 1",)
+        out = await sessions.apply(sid, 0, "step")
+        assert out.kind == "error" and out.check is not None
+        assert out.check.verdict.value == "incomplete"
+        assert "says incomplete: declaration uses 'sorry' (line 6)" in (out.error or "")
+        assert (await sessions.apply(sid, 0, "skip")).kind == "state"  # the session goes on
+
+
 async def test_unknown_ids_expiry_caps_and_crashes_end_sessions_clearly() -> None:
     clock = Clock()
     s = fake_settings(None, lean_sandbox="none", lean_workers=1, sessions_per_key=2,

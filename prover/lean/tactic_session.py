@@ -343,8 +343,12 @@ class TacticSessions:
         result = await self.pool.check(request)
         if result.verdict is Verdict.PROVED:
             return TacticOutcome("proved", state=state, proof=request.code, check=result)
+        # `incomplete` has no error, only the warning naming the declaration that still uses
+        # `sorry` (another `sorry` of a file session), with its line.
         detail = (result.rejection or result.error
                   or next((m.data for m in result.messages if m.is_error), None)
+                  or next((f"{m.data} (line {m.pos.line})" if m.pos else m.data
+                           for m in result.messages), None)
                   or "no detail")
         return TacticOutcome(
             "error", state=state, check=result,
