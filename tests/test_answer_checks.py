@@ -123,3 +123,31 @@ async def test_a_proof_that_redefines_the_answer_after_the_statement_fails(
     result = await pool.check(answer_check(problem, code))
     assert result.verdict is Verdict.FAILED, result
     assert any(f"'{NAME}' has already been declared" in m.data for m in result.messages)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_http_verify_and_batch_read_the_statement_in_the_given_context(
+        problem: Problem) -> None:
+    """/v1/verify and batch items take `context`: an answer file is proved with its answered
+    header as context, fails without (the statement cannot mention the answer), and a file that
+    does not begin with the context is rejected."""
+    from server.app import create_app
+    from tests.server_support import asgi_client, settings
+
+    code = answered(problem, ANSWER)
+    header = code[:code.index(problem.formal_statement)]
+    other = answered(problem, "∅")
+    cases = {"with context": ({"context": header}, "proved"),
+             "without": ({}, "failed"),
+             "another file": ({"context": header, "code": other}, "rejected")}
+    async with asgi_client(create_app(settings())) as client:
+        for name, (extra, verdict) in cases.items():
+            body = {"code": code, "statement": problem.formal_statement, **extra}
+            r = await client.post("/v1/verify", json=body)
+            assert r.status_code == 200 and r.json()["verdict"] == verdict, (name, r.text)
+        items = [{"id": name, "code": code, "statement": problem.formal_statement, **extra}
+                 for name, (extra, _) in cases.items()]
+        r = await client.post("/v1/verify/batch", json={"items": items})
+        assert r.status_code == 200, r.text
+        got = {res["id"]: res["verdict"] for res in r.json()["results"]}
+        assert got == {name: verdict for name, (_, verdict) in cases.items()}
