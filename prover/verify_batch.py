@@ -60,8 +60,15 @@ def read_items(path: str, max_timeout: float) -> tuple[list[Item], list[ItemErro
     return items, bad
 
 
+def _error_key(message: str) -> str:
+    """What identifies an item error without an id (a line that is not JSON): its message,
+    which names the line."""
+    return "error: " + message
+
+
 def finished_ids(out: Path) -> set[str]:
-    """Ids with a result in `out` already (as JSON text, so 1 and "1" stay apart)."""
+    """Ids with a result in `out` already (as JSON text, so 1 and "1" stay apart), and the
+    errors of items without an id, so that a rerun does not write them again."""
     if not out.is_file():
         return set()
     done = set()
@@ -72,6 +79,8 @@ def finished_ids(out: Path) -> set[str]:
             continue  # a line cut short by an interruption: that item runs again
         if isinstance(result, dict) and result.get("id") is not None:
             done.add(json.dumps(result["id"]))
+        elif isinstance(result, dict) and isinstance(result.get("error"), dict):
+            done.add(_error_key(str(result["error"].get("message"))))
     return done
 
 
@@ -82,7 +91,8 @@ async def verify_batch(path: str, out: str | None, settings: Settings) -> Counte
     target = Path(out) if out else None
     done = finished_ids(target) if target else set()
     items = [i for i in items if json.dumps(i.id) not in done]
-    bad = [b for b in bad if b.id is None or json.dumps(b.id) not in done]
+    bad = [b for b in bad if (_error_key(b.message) if b.id is None else json.dumps(b.id))
+           not in done]
     counts: Counter[str] = Counter()
     sink: IO[str] = target.open("a", encoding="utf-8") if target else sys.stdout
     bar = tqdm(total=len(items) + len(bad), unit="proof", file=sys.stderr, disable=None,

@@ -469,10 +469,17 @@ class DrainingServer(uvicorn.Server):
                 self._captured_signals.clear()
 
 
+# How long an idle client connection stays open. uvicorn's default (5 s) equals httpx's pool
+# expiry, so after a burst a client would send its next request (a batch) on a connection the
+# server is just closing and get a connection reset. Longer than the clients' own expiry (httpx
+# 5 s, aiohttp 15 s), the client always gives up an idle connection first.
+KEEP_ALIVE_S = 75
+
+
 def build_server(settings: Settings, app: FastAPI) -> DrainingServer:
     config = uvicorn.Config(
         app, host=settings.server_host, port=settings.server_port, lifespan="on",
-        log_config=None, access_log=False, server_header=False,
+        log_config=None, access_log=False, server_header=False, timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=int(graceful_timeout(settings)),
     )
     return DrainingServer(config, app.state.service.draining)

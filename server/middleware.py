@@ -41,6 +41,10 @@ error_log = logging.getLogger("server.errors")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _QUIET_ROUTES = frozenset({"/healthz", "/metrics"})  # probed every few seconds: debug level
 _BATCH_ROUTES = frozenset({"/v1/verify/batch"})  # bodies up to the batch limit
+# Checks wait in the fair verify queue (server/admission.py), which refuses only when it is full
+# or the wait would pass its limit: a per-minute request count must not refuse a burst of single
+# checks (an RL step) that the queue has room for.
+_QUEUED_ROUTES = frozenset({"/v1/verify", *_BATCH_ROUTES})
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -122,6 +126,15 @@ class _TooLarge(Exception):
         self.drained = drained  # False: the client may still be sending
 
 
+def _too_large(limit: int, batch_limit: int, batch: bool) -> str:
+    """The 413 message: the limit, the setting that raises it, and the way around it."""
+    if batch:
+        return (f"request body larger than {limit // 1024} KiB (PROVER_API_MAX_BATCH_BODY_MB): "
+                "split the batch into smaller requests")
+    return (f"request body larger than {limit // 1024} KiB (PROVER_API_MAX_BODY_KB); many proofs "
+            f"go in one POST /v1/verify/batch, which takes up to {batch_limit // 1024} KiB")
+
+
 def _authorization(scope: Scope) -> bytes | None:
     """`Authorization`, or Kimina Lean Server's `X-Auth-Token: [Bearer ]KEY` read as one."""
     authorization = _header(scope, b"authorization")
@@ -172,7 +185,8 @@ class Guard:
             principal = "addr:" + _client(scope)
         state["principal"] = principal
 
-        wait = self.limiter.take(principal)
+        queued = path in _QUEUED_ROUTES or (path in self.also_guard and scope["method"] == "POST")
+        wait = None if queued else self.limiter.take(principal)
         if wait is not None:
             await error_response(
                 429, "rate_limited",
@@ -181,14 +195,14 @@ class Guard:
             return
 
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            limit = self.batch_body if path in _BATCH_ROUTES or path in self.also_guard else (
-                self.max_body)
+            batch = path in _BATCH_ROUTES or path in self.also_guard
+            limit = self.batch_body if batch else self.max_body
             try:
                 body = await self._read_body(scope, receive, limit)
             except _TooLarge as exc:
                 headers = {} if exc.drained else {"Connection": "close"}
                 await error_response(
-                    413, "payload_too_large", f"request body larger than {limit // 1024} KiB",
+                    413, "payload_too_large", _too_large(limit, self.batch_body, batch),
                     headers=headers)(scope, receive, send)
                 return
             if body is None:  # the client went away mid-upload: nobody to answer

@@ -34,7 +34,7 @@ def results(path: Path) -> dict[object, dict[str, object]]:
 
 def test_batch_writes_one_result_per_item_and_resumes(tmp_path: Path) -> None:
     batch, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    write_jsonl(batch, [
+    first: list[object] = [
         {"id": "good", "code": GOOD, "statement": STATEMENT},
         {"id": 2, "code": BAD},
         {"id": "sorry", "code": SORRY},
@@ -43,7 +43,8 @@ def test_batch_writes_one_result_per_item_and_resumes(tmp_path: Path) -> None:
         {"id": "nocode"},
         "{not json",
         "",
-    ])
+    ]
+    write_jsonl(batch, first)
     done = prover("verify", "--batch", str(batch), "--out", str(out))
     assert done.returncode == 1, done.stderr
     got = results(out)
@@ -61,6 +62,12 @@ def test_batch_writes_one_result_per_item_and_resumes(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "skipped" in again.stderr
     assert results(out)["new"]["verdict"] == "proved" and len(results(out)) == 7
+
+    # the first file again: its line that is not JSON was answered already, not written twice
+    write_jsonl(batch, first)
+    third = prover("verify", "--batch", str(batch), "--out", str(out))
+    assert third.returncode == 0, third.stderr
+    assert len(results(out)) == 7
 
 
 def test_batch_to_stdout_and_refusals_of_the_whole_file(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -223,3 +224,38 @@ def test_a_daemon_dies_with_the_service_that_started_its_sandbox(
         service.wait(timeout=20)
     _, alive = psutil.wait_procs(daemons, timeout=10)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+
+
+def test_no_inherited_descriptor_reaches_the_repl_under_uvloop(target: Target) -> None:
+    """uvicorn runs the service on uvloop, whose subprocesses ignore close_fds: a descriptor the
+    service inherited (here a pipe at fd 250, as a supervisor might leave one) must still not
+    reach the sandboxed REPL."""
+    uvloop = pytest.importorskip("uvloop", reason="uvicorn's fast loop; installed with uvicorn")
+    plan = {"list": ["/proc/self/fd"]}
+    code = PROOF.format(comment=f" -- fake:hostile={encode_plan(plan)}")
+    read_end, write_end = os.pipe()
+    leaked = 250
+    os.dup2(write_end, leaked, inheritable=True)
+
+    async def listing() -> list[str]:
+        async with LeanPool(settings_for(target)) as pool:
+            report = report_of(list((await pool.check(CheckRequest(code=code))).messages))
+        return list(json.loads(report["list /proc/self/fd"].removeprefix("ok: ")))
+
+    try:
+        fds = uvloop.run(listing())
+    finally:
+        for fd in (read_end, write_end, leaked):
+            os.close(fd)
+    assert {"0", "1", "2"} <= set(fds)  # the REPL's own pipes: the listing has teeth
+    assert str(leaked) not in fds, fds
+
+
+async def test_the_repl_sees_its_own_host_name_not_the_machines(target: Target) -> None:
+    plan = {"read": ["/proc/sys/kernel/hostname"]}
+    code = PROOF.format(comment=f" -- fake:hostile={encode_plan(plan)}")
+    async with LeanPool(settings_for(target)) as pool:
+        report = report_of(list((await pool.check(CheckRequest(code=code))).messages))
+    seen = report["read /proc/sys/kernel/hostname"]
+    assert seen.startswith("ok") and "b'lean\\n'" in seen, seen
+    assert socket.gethostname() == "lean" or socket.gethostname() not in seen.split(":", 2)[2]

@@ -335,35 +335,54 @@ async def test_api_keys_guard_v1_but_not_health_or_metrics(redis_url: str) -> No
         assert (await client.get("/openapi.json")).status_code == 200
 
 
+LIMITED = "/v1/problems"  # any route but the checks; 422 here without a dataset
+
+
 async def test_rate_limit_is_per_key_with_retry_after() -> None:
     app = create_app(settings(api_keys="k1,k2", api_rate_limit=3))
     k1 = {"Authorization": "Bearer k1"}
     async with asgi_client(app) as client:
-        statuses = [(await client.post("/v1/verify", json={"code": GOOD}, headers=k1)).status_code
-                    for _ in range(3)]
-        assert statuses == [200, 200, 200]
-        limited = await client.post("/v1/verify", json={"code": GOOD}, headers=k1)
+        statuses = [(await client.get(LIMITED, headers=k1)).status_code for _ in range(3)]
+        assert 429 not in statuses, statuses
+        limited = await client.get(LIMITED, headers=k1)
         assert limited.status_code == 429
         assert error_of(limited)["code"] == "rate_limited"
         assert int(limited.headers["retry-after"]) >= 1
         # another key has its own bucket; health checks are never limited
-        other = await client.post("/v1/verify", json={"code": GOOD},
-                                  headers={"Authorization": "Bearer k2"})
-        assert other.status_code == 200
+        other = await client.get(LIMITED, headers={"Authorization": "Bearer k2"})
+        assert other.status_code != 429
         for _ in range(5):
             assert (await client.get("/healthz")).status_code in (200, 503)
+
+
+async def test_checks_are_admitted_by_the_verify_queue_not_the_rate_limit() -> None:
+    """A burst of single checks (an RL step through /v1/verify or kimina-client) is refused only
+    when the fair queue is full: the per-minute request count does not apply to the checks."""
+    app = create_app(settings(api_keys="k1", api_rate_limit=2))
+    k1 = {"Authorization": "Bearer k1"}
+    async with asgi_client(app) as client:
+        singles = await asyncio.gather(*[
+            client.post("/v1/verify", json={"code": GOOD}, headers=k1) for _ in range(12)])
+        kimina = await client.post("/api/check", headers=k1,
+                                   json={"snippets": [{"id": "a", "code": GOOD}]})
+        batch = await client.post("/v1/verify/batch", headers=k1,
+                                  json={"items": [{"id": 1, "code": GOOD}]})
+        assert [r.status_code for r in singles] == [200] * 12
+        assert kimina.status_code == 200 and batch.status_code == 200
+        assert all(r.json()["verdict"] == "proved" for r in singles)
+        # the rest of the API keeps its limit
+        others = [(await client.get(LIMITED, headers=k1)).status_code for _ in range(3)]
+        assert others[-1] == 429, others
 
 
 async def test_without_keys_the_rate_limit_is_per_client_address() -> None:
     app = create_app(settings(api_rate_limit=2))
     async with app.router.lifespan_context(app):
-        for address, expected in ((("10.0.0.1", 1), [200, 200, 429]),
-                                  (("10.0.0.2", 1), [200, 200, 429])):
+        for address in (("10.0.0.1", 1), ("10.0.0.2", 1)):
             transport = httpx.ASGITransport(app=app, client=address)
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-                got = [(await client.post("/v1/verify", json={"code": GOOD})).status_code
-                       for _ in range(3)]
-            assert got == expected, address
+                got = [(await client.get(LIMITED)).status_code for _ in range(3)]
+            assert [s == 429 for s in got] == [False, False, True], (address, got)
 
 
 # ------------------------------------------------------------------------------ jobs, queue only

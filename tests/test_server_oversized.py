@@ -70,6 +70,10 @@ async def test_a_20_mb_body_gets_the_413_json_in_urllib_requests_and_httpx() -> 
         assert status == 413, (name, status, answer)
         assert answer["error"]["code"] == "payload_too_large", (name, answer)
     assert "2048 KiB" in outcomes[-1][2]["error"]["message"]  # the batch routes' own limit
+    # each names the setting that raises it, and the single route points at the batch route
+    assert "PROVER_API_MAX_BATCH_BODY_MB" in outcomes[-1][2]["error"]["message"]
+    single = outcomes[0][2]["error"]["message"]
+    assert "PROVER_API_MAX_BODY_KB" in single and "/v1/verify/batch" in single, single
     assert ok == (200, ok[1]) and ok[1]["verdict"] == "proved"
 
 

@@ -120,3 +120,16 @@ async def test_shutdown_drains_in_flight_requests_and_ends_event_streams(
         server.should_exit = True
         await serving
         await pool.close()
+
+
+def test_idle_connections_outlive_the_clients_pool_expiry(redis_url: str) -> None:
+    """After a burst, httpx (ours, kimina-client's) reuses a pooled connection for the next
+    request, a batch. Had the server's keep-alive been as short as the client's pool expiry
+    (uvicorn's 5 s against httpx's 5 s), it would sometimes close that connection under the
+    request and the client got a connection reset (about one run in two in a 400-request burst
+    then a batch); the client must always be the one that drops an idle connection first."""
+    s = settings(redis_url, lean_workers=1)
+    server = build_server(s, create_app(s))
+    client_expiry = httpx.Limits(max_connections=None).keepalive_expiry
+    assert client_expiry is not None
+    assert server.config.timeout_keep_alive > max(client_expiry, 15.0)  # 15 s: aiohttp's

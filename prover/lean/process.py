@@ -62,6 +62,24 @@ def tree_rss_bytes(pid: int) -> int:
     return tree_usage(pid).rss_bytes
 
 
+def _seal_inherited_fds() -> None:
+    """Mark every descriptor of this process above stderr close-on-exec before a spawn.
+
+    The stdlib's subprocess closes them in the child (close_fds), but uvloop, which uvicorn picks
+    when it is installed, ignores close_fds: a descriptor the service inherited without
+    close-on-exec (a supervisor's pipe, a socket passed by whatever started it) would otherwise
+    reach the REPL, through bubblewrap too, and hand a proof's code a channel out of the sandbox.
+    """
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    with contextlib.suppress(OSError):
+        for name in os.listdir(fd_dir):
+            fd = int(name)
+            if fd > 2:
+                with contextlib.suppress(OSError):  # the listing's own descriptor, now closed
+                    if os.get_inheritable(fd):
+                        os.set_inheritable(fd, False)
+
+
 class ReplProcess:
     def __init__(self, proc: asyncio.subprocess.Process, argv: Sequence[str]) -> None:
         self._proc = proc
@@ -79,6 +97,7 @@ class ReplProcess:
         env: Mapping[str, str],
         preexec: Callable[[], None] | None = None,
     ) -> ReplProcess:
+        _seal_inherited_fds()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,

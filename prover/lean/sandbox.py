@@ -39,6 +39,7 @@ from prover.config import REPO_ROOT, Settings
 from prover.lean.limits import Caps
 
 SANDBOX_UID = 1000  # the REPL's uid and gid inside a user namespace
+SANDBOX_HOSTNAME = "lean"  # what uname and /proc/sys/kernel/hostname show the REPL
 UID_SPAN = 2**24  # host uids REPLs draw from when the service is root
 _LIB_DIRS = ("lib", "lib64", "lib32", "libx32")
 _PATH_VARS = ("LEAN_SYSROOT", "LEAN_PATH", "LEAN_SRC_PATH", "LD_LIBRARY_PATH")  # from `lake env`
@@ -247,6 +248,9 @@ class Sandbox:
             ("a PID namespace of its own (--unshare-pid --proc)",
              ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
               "--proc", "/proc"], []),
+            # a UTS namespace copies the host's name, which may name the machine or the cluster
+            (f"a host name of its own (--hostname {SANDBOX_HOSTNAME})",
+             ["--hostname", SANDBOX_HOSTNAME], []),
             ("a new session (--new-session)", ["--new-session"], []),
             (f"a private /tmp of {self.tmp_bytes // 2**20} MB (--size --tmpfs)", self._tmp(), []),
             ("a read-only root and /dev (--remount-ro)",
