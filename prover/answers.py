@@ -8,12 +8,18 @@ else (another type for the answer, another definition, a changed statement, a ne
 hidden in the answer) is refused before Lean runs, because with the header under the
 submitter's control "the theorem as stated" would mean whatever the new header makes it mean.
 
-What Lean then checks is the usual verdict, with the answer inside it: the statement is
-elaborated under a private name in the submitted header, so it mentions the *submitted* answer,
-and compared with the theorem proved; the answer is scanned by the same policy as the proof
-(no `sorry`, `native_decide`, `axiom`, ...), and `#print axioms` of the theorem, which reaches
-the answer's definition, must show only the standard axioms. A proof that keeps the `sorry`
-answer therefore ends `incomplete`, never `proved`.
+What Lean then checks is the usual verdict, with the answer inside it: the submitted header
+(imports through the answer's definition to the theorem) is the check's trusted context, so the
+statement is elaborated under a private name right after it, where it mentions the *submitted*
+answer, and compared with the theorem proved. (Without the context the answer's definition
+would sit in the proof's part of the file, after the statement's private copy, and the statement
+could not mention it.) The answer must be one term: a `sorry`, a command hidden in it (even an
+indented one: Lean does not need column 0 to start a command) or an unterminated comment is
+refused here; it is then scanned by the same policy as the proof (`native_decide`, `axiom`,
+...), and `#print axioms` of the theorem, which reaches the answer's definition, must show only
+the standard axioms. A proof that keeps the `sorry` answer therefore ends `incomplete`, never
+`proved`, and one that defines the answer again after the statement fails in Lean (it is
+already declared).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 
 from prover.datasets import Problem
 from prover.lean.checker import CheckRequest
+from prover.lean.fused import open_tail
 from prover.lean.source import mask_comments_and_strings
 
 # `abbrev putnam_2008_b5_solution : Set (ℝ → ℝ) := sorry` (a `def` too, and `noncomputable`).
@@ -32,10 +39,26 @@ _SLOT = re.compile(
     re.MULTILINE,
 )
 _SORRY = re.compile(r"\b(?:sorry|admit)\b")
+# Words that start or modify a command and never occur inside a term; `open`/`set_option` are
+# terms only as `open … in t` / `set_option … in t`. Lean starts a command at any column.
+_COMMAND = re.compile(
+    r"(?<![\w'.!?])(?:(?:theorem|lemma|def|abbrev|instance|axiom|opaque|example|structure|class"
+    r"|inductive|mutual|namespace|section|end|universe|variable|attribute|local|scoped|private"
+    r"|protected|noncomputable|partial|unsafe|nonrec|export|omit|include|deriving|initialize"
+    r"|macro|macro_rules|syntax|notation|elab|elab_rules|infix|infixl|infixr|prefix|postfix"
+    r"|declare_syntax_cat)(?![\w'!?])"
+    r"|(?:open|set_option)(?![\w'!?])(?![^\n]*\sin(?![\w'!?]))"
+    r"|#(?:check|print|reduce|eval|exit|synth|guard_msgs|lint|help|where)\b)|@\[")
 
 
 class AnswerError(ValueError):
     """A submission does not keep the problem as stated, or its answer is not an answer."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    term: str  # the answer, as submitted (surrounding blanks dropped)
+    header: str  # the problem's header with the answer in place: the file up to the theorem
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,12 @@ def answer_slot(header: str) -> AnswerSlot | None:
 
 def submitted_answer(problem: Problem, code: str) -> str:
     """The answer term of a submission for an answer problem; AnswerError says what is wrong."""
+    return read_submission(problem, code).term
+
+
+def read_submission(problem: Problem, code: str) -> Submission:
+    """The answer of a submission for an answer problem and the header it makes; AnswerError
+    says what is wrong."""
     slot = answer_slot(problem.header)
     if slot is None:
         raise AnswerError(f"{problem.name} asks for no answer")
@@ -80,15 +109,31 @@ def submitted_answer(problem: Problem, code: str) -> str:
     if any(line.strip() and not line[:1].isspace() for line in later):
         raise AnswerError("the answer may only be a term: a line of it starts a new command "
                           "at column 0 (indent continuation lines)")
-    return term.strip()
+    command = _COMMAND.search(masked)
+    if command is not None:
+        raise AnswerError(f"the answer may only be a term: `{command.group(0)}` starts or "
+                          "modifies a command, which would change the header the statement "
+                          "is read in")
+    unterminated = open_tail(term)
+    if unterminated is not None:
+        why = unterminated.replace("the file", "it")
+        raise AnswerError(f"the answer may only be a term: {why}")
+    return Submission(term.strip(), code[:end + len(after)])
 
 
 def answer_check(problem: Problem, code: str, timeout: float | None = None) -> CheckRequest:
-    """The check that judges `code` for `problem`: its theorem against the statement, in the
-    submitted header. For an answer problem the submission's shape is validated first
-    (AnswerError)."""
-    # The header left as it is (answer still `sorry`) is an ordinary check, which Lean judges
-    # `incomplete`; a header that differs must differ by the answer alone.
-    if answer_slot(problem.header) is not None and not code.startswith(problem.header):
-        submitted_answer(problem, code)
-    return CheckRequest(code=code, statement=problem.formal_statement, timeout=timeout)
+    """The check that judges `code` for `problem`: its theorem against the statement, read
+    right after the submitted header (the check's context), so the statement can mention the
+    header's definitions, the answer among them. For an answer problem the submission's shape
+    is validated first (AnswerError)."""
+    context: str | None = None
+    if code.startswith(problem.header):
+        # The header as given: for an answer problem its answer is still `sorry`, which Lean
+        # judges `incomplete`.
+        context = problem.header
+    elif answer_slot(problem.header) is not None:
+        context = read_submission(problem, code).header  # it differs by the answer alone
+    # Otherwise a plain problem under a header of the submitter's own: the statement is read in
+    # that header, as `--statement` does.
+    return CheckRequest(code=code, statement=problem.formal_statement, timeout=timeout,
+                        context=context)

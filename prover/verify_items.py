@@ -42,6 +42,8 @@ class BatchItem(BaseModel):
     statement: Text | None = Field(None, description="the theorem that must be proved")
     timeout: float | None = Field(None, gt=0, description="seconds for this item's check")
     cache: bool = Field(True, description="false: check again even if the verdict is cached")
+    context: Text | None = Field(None, description="text the file begins with, in which "
+                                 "`statement` is read (as on /v1/verify)")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ def parse_item(index: int, raw: Any, max_timeout: float) -> Item | ItemError:
             return ItemError(index, item.id, "invalid_request", f"statement: {exc}",
                              ({"loc": ["statement"], "msg": str(exc), "type": "value_error"},))
     return Item(index, item.id, CheckRequest(code=item.code, statement=item.statement,
-                                             timeout=item.timeout, use_cache=item.cache))
+                                             timeout=item.timeout, use_cache=item.cache,
+                                             context=item.context))
 
 
 def duplicate_ids(raws: Iterable[Any]) -> list[str | int]:

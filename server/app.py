@@ -256,7 +256,7 @@ def _v1_router() -> APIRouter:
                                    "seconds (PROVER_LEAN_TIMEOUT)")
         try:
             wanted = CheckRequest(code=body.code, statement=body.statement, timeout=body.timeout,
-                                  use_cache=body.cache)
+                                  use_cache=body.cache, context=body.context)
             result = await unless_client_leaves(
                 request, check(service, principal_of(request), wanted, lean_env=body.lean_env))
         except StatementError as exc:

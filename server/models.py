@@ -47,6 +47,10 @@ class VerifyRequest(_Request):
         "known ones")
     cache: bool = Field(True, description="false: check again even when the results cache "
                         "holds a verdict for this file and statement")
+    context: Text | None = Field(
+        None, description="text the file begins with, in which `statement` is read, so the "
+        "statement may mention its definitions (a PutnamBench header with the submitted answer, "
+        "a file's text before its theorem); a file that does not begin with it is rejected")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "code": "import Mathlib\ntheorem t (a : Nat) : a + 0 = a := by\n  simp\n",

@@ -495,3 +495,24 @@ def test_runs_as_an_executable_via_its_shebang():
     p = subprocess.run([str(FAKE)], input=frame({"cmd": "def f := 1"}), capture_output=True,
                        timeout=10, env=fake_env())
     assert (p.returncode, p.stdout) == (0, b'{"env": 0}\n\n')
+
+
+def test_a_signature_may_mention_only_what_is_declared_before_it():
+    """Lean reads a file top to bottom: a statement naming a definition the same text declares
+    later does not elaborate, while one declared earlier (in the header's env or the command)
+    is found, and its axioms reach the theorem through the type."""
+    header, out = ask({"cmd": "import Mathlib\nabbrev ans : Nat := sorry"},
+                      {"env": 0, "cmd": "\n".join([
+                          "theorem early : later = 1 := by rfl",
+                          "def later : Nat := 1",
+                          "theorem late : later = 1 := by rfl",
+                          "theorem uses_ans : ans = 1 := by rfl",
+                          "#print axioms late", "#print axioms uses_ans",
+                      ])})
+    assert [(m["severity"], m["data"]) for m in header["messages"]] == [
+        ("warning", "declaration uses 'sorry'")]
+    assert [(m["severity"], m["data"], m["pos"]["line"]) for m in out["messages"]] == [
+        ("error", "unknown identifier 'later'", 1),
+        ("info", "'late' depends on axioms: [Classical.choice, Quot.sound, propext]", 5),
+        ("info", "'uses_ans' depends on axioms: [Classical.choice, Quot.sound, propext, "
+                 "sorryAx]", 6)]

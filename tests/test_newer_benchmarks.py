@@ -160,6 +160,12 @@ def test_verify_judges_a_putnambench_file_with_its_answer(
         result = json.loads(capsys.readouterr().out)
         assert result["verdict"] == verdict, (name, result)
     assert "the statement exactly as given" in result["rejection"]
+    # A plain problem whose statement uses a definition of its header (`dist_to_int`).
+    plain = next(p for p in load_problems("putnambench-solutions") if p.name == "putnam_1997_b1")
+    path = tmp_path / "plain.lean"
+    path.write_text(full_code(plain, PROVING))
+    assert main(["verify", str(path), "--dataset", "putnambench-solutions", "--problem",
+                 "putnam_1997_b1", "--json"]) == 0, capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------ evaluation

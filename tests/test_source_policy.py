@@ -49,6 +49,21 @@ def test_statement_parsing() -> None:
         parse_statement("theorem foo : 1 = 1 := rfl")
 
 
+def test_a_statement_may_bind_with_let_and_have_but_not_carry_a_proof() -> None:
+    """44 PutnamBench and ProofNet-Verified statements bind in their type (`let ⟨a, b⟩ :=
+    putnam_…_solution; …`) or name arguments inside brackets; only a `:=` that nothing binds
+    starts a proof."""
+    let = ("theorem t (s : ℕ × ℕ) :\n    let ⟨a, b⟩ := s\n    letI : Fact (a = a) := ⟨rfl⟩\n"
+           "    a ≤ a + b := by\n")
+    assert parse_statement(let).signature.endswith("a ≤ a + b")
+    inside = "theorem t : {q : ℕ × ℕ | let ⟨n, _⟩ := q; n = 1} = f (x := 2) :="
+    assert parse_statement(inside).signature.endswith("f (x := 2)")
+    for proof in ("theorem t : let x := 1; x = 1 := rfl", "theorem t : 1 = 1 := rfl := by",
+                  "theorem t (h : True) : (have _ := h; True) := trivial"):
+        with pytest.raises(StatementError, match="must not contain a proof"):
+            parse_statement(proof)
+
+
 def test_masking_hides_comments_and_strings_but_keeps_positions() -> None:
     text = 'a -- sorry\n/- axiom /- nested -/ still -/ b "#eval" c'
     masked = mask_comments_and_strings(text)

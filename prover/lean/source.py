@@ -181,6 +181,29 @@ class StatementError(ValueError):
     pass
 
 
+_BINDING = re.compile(r"(?<![\w'.!?])(?:let|letI|have|haveI)(?![\w'!?])|:=|[(\[{⟨⦃)\]}⟩⦄]")
+
+
+def _proof_assign(masked: str) -> bool:
+    """Whether a `:=` of a signature starts a proof: one at bracket depth 0 that no `let` or
+    `have` of the type binds (`: let ⟨a, b⟩ := ans; a = b`); those inside brackets are named
+    arguments, defaults and structure fields."""
+    depth = bindings = 0
+    for m in _BINDING.finditer(masked):
+        token = m.group(0)
+        if token in "([{⟨⦃":
+            depth += 1
+        elif token in ")]}⟩⦄":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and token != ":=":
+            bindings += 1
+        elif depth == 0:
+            if bindings == 0:
+                return True
+            bindings -= 1
+    return False
+
+
 def parse_statement(text: str) -> Statement:
     masked = mask_comments_and_strings(text)
     match = _DECL.search(masked)
@@ -192,7 +215,7 @@ def parse_statement(text: str) -> Statement:
     sig_masked = masked[match.end():].rstrip()
     trailing = _TRAILING_ASSIGN.search(sig_masked)
     end = trailing.start() if trailing else len(sig_masked)
-    if ":=" in sig_masked[:end]:
+    if _proof_assign(sig_masked[:end]):
         raise StatementError("the statement must not contain a proof (found `:=` before its end)")
     signature = text[match.end():match.end() + end].strip()
     if not signature:
