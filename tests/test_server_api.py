@@ -523,7 +523,7 @@ async def test_openapi_documents_every_endpoint_and_its_errors() -> None:
                 ("/healthz", "get"), ("/metrics", "get"),
                 # the web page's (server/web.py)
                 ("/v1/jobs", "get"), ("/v1/jobs/{job_id}/tree", "get"), ("/v1/problems", "get"),
-                ("/v1/problems/{dataset}/{name}", "get"),
+                ("/v1/problems/{dataset}/{name}", "get"), ("/v1/datasets", "get"),
                 ("/v1/complete", "post"),  # the editor tactics' (server/complete.py)
                 ("/v1/verify/batch", "post"),  # server/batch.py
                 # Kimina Lean Server's (server/kimina.py)
